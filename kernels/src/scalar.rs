@@ -1,0 +1,184 @@
+//! Plain scalar reference implementations of every kernel.
+//!
+//! These are the definitions: each faster version (SIMD, fused, binary) is tested against the
+//! function here. They are also what the safe API in the crate root runs today.
+//!
+//! Conventions: a "row" is one contiguous slice of `n` units; `key` is the row's random stream
+//! and `first` the index of the row's first unit in that stream (so a row split into pieces
+//! draws the same numbers as the whole row: piece `[a, b)` passes `first + a`).
+
+use crate::rng::{StreamKey, bernoulli as bernoulli_one};
+
+/// The logistic function `1 / (1 + e^{-x})` in f32. `σ(±∞) = 1, 0`; `σ(NaN) = NaN`.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `softplus(x) = log(1 + e^x)`, computed stably as `max(x, 0) + log1p(e^{-|x|})`
+/// (the naive form overflows for x > 88 in f32). `softplus(NaN) = NaN`.
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `prob[j] = σ(pre[j] + bias[j])` for one row.
+///
+/// # Panics
+/// If the three slices differ in length.
+pub fn bias_sigmoid(pre: &[f32], bias: &[f32], prob: &mut [f32]) {
+    assert_lengths(pre.len(), bias.len(), prob.len());
+    for ((p, &x), &b) in prob.iter_mut().zip(pre).zip(bias) {
+        *p = sigmoid(x + b);
+    }
+}
+
+/// The Gibbs half-step epilogue for one row: `prob[j] = σ(pre[j] + bias[j])` and
+/// `state[j] = 1.0` with probability `prob[j]` (draw `first + j` of `key`), else `0.0`.
+///
+/// # Panics
+/// If the four slices differ in length.
+pub fn bias_sigmoid_sample(
+    pre: &[f32],
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) {
+    assert_lengths(pre.len(), bias.len(), prob.len());
+    assert_eq!(prob.len(), state.len(), "state length");
+    for (j, (((p, s), &x), &b)) in prob
+        .iter_mut()
+        .zip(state.iter_mut())
+        .zip(pre)
+        .zip(bias)
+        .enumerate()
+    {
+        *p = sigmoid(x + b);
+        *s = bernoulli_one(*p, key.draw(first + j as u64));
+    }
+}
+
+/// `state[j] = 1.0` with probability `p[j]` (draw `first + j` of `key`), else `0.0`.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn bernoulli(p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
+    assert_eq!(p.len(), state.len(), "state length");
+    for (j, (s, &pj)) in state.iter_mut().zip(p).enumerate() {
+        *s = bernoulli_one(pj, key.draw(first + j as u64));
+    }
+}
+
+/// `Σ_j softplus(pre[j] + bias[j])`, accumulated in f64: the hidden term of the free energy.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn bias_softplus_sum(pre: &[f32], bias: &[f32]) -> f64 {
+    assert_eq!(pre.len(), bias.len(), "bias length");
+    pre.iter()
+        .zip(bias)
+        .map(|(&x, &b)| softplus(x + b) as f64)
+        .sum()
+}
+
+/// `Σ_j a[j] · b[j]` accumulated in f64.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "dot lengths");
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+#[track_caller]
+fn assert_lengths(pre: usize, bias: usize, out: usize) {
+    assert!(
+        pre == bias && pre == out,
+        "length mismatch: pre {pre}, bias {bias}, out {out}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sigmoid_f64(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    #[test]
+    fn sigmoid_matches_f64_and_edges() {
+        let mut worst = 0.0f64;
+        let mut x = -100.0f32;
+        while x <= 100.0 {
+            let err = (sigmoid(x) as f64 - sigmoid_f64(x as f64)).abs();
+            worst = worst.max(err);
+            x += 0.001;
+        }
+        assert!(worst <= 2e-7, "worst abs error {worst}");
+        assert_eq!(sigmoid(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid(f32::NEG_INFINITY), 0.0);
+        assert_eq!(sigmoid(f32::MAX), 1.0);
+        assert_eq!(sigmoid(f32::MIN), 0.0);
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert_eq!(sigmoid(-0.0), 0.5);
+        assert!(sigmoid(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn softplus_is_stable() {
+        assert_eq!(softplus(1000.0), 1000.0);
+        assert_eq!(softplus(-1000.0), 0.0);
+        assert!((softplus(0.0) - std::f32::consts::LN_2).abs() < 1e-7);
+        assert!(
+            (softplus(89.0) - 89.0).abs() < 1e-5,
+            "naive form would overflow"
+        );
+        for &x in &[-20.0f32, -3.0, -0.5, 0.25, 2.0, 15.0] {
+            let want = (1.0 + (x as f64).exp()).ln();
+            assert!(
+                (softplus(x) as f64 - want).abs() < 1e-6 * want.max(1.0),
+                "x {x}"
+            );
+        }
+        assert!(softplus(f32::NAN).is_nan());
+        assert_eq!(softplus(f32::INFINITY), f32::INFINITY);
+        assert_eq!(softplus(f32::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn epilogue_agrees_with_its_parts() {
+        let key = StreamKey::new(3).derive(9);
+        let n = 37;
+        let pre: Vec<f32> = (0..n).map(|j| (j as f32 - 18.0) * 0.3).collect();
+        let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 * 0.1).collect();
+        let mut prob = vec![f32::NAN; n];
+        let mut state = vec![f32::NAN; n];
+        bias_sigmoid_sample(&pre, &bias, key, 5, &mut prob, &mut state);
+        let mut prob2 = vec![0.0; n];
+        bias_sigmoid(&pre, &bias, &mut prob2);
+        assert_eq!(prob, prob2);
+        let mut state2 = vec![0.0; n];
+        bernoulli(&prob, key, 5, &mut state2);
+        assert_eq!(state, state2);
+        // A row split in two pieces draws the same numbers as the whole row.
+        let mut state3 = vec![0.0; n];
+        bernoulli(&prob[..10], key, 5, &mut state3[..10]);
+        bernoulli(&prob[10..], key, 15, &mut state3[10..]);
+        assert_eq!(state, state3);
+    }
+
+    #[test]
+    fn softplus_sum_and_dot() {
+        let pre = [0.0f32, 1.0, -2.0];
+        let bias = [0.5f32, -1.0, 2.0];
+        let want = (1.0 + 0.5f64.exp()).ln() + 2.0f64.ln() + 2.0f64.ln();
+        assert!((bias_softplus_sum(&pre, &bias) - want).abs() < 1e-6);
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+    }
+}
