@@ -3,5 +3,10 @@
 
 pub mod data;
 pub mod error;
+pub mod model;
+mod pass;
+pub mod rng;
 
 pub use error::{DatasetError, Error, IdxError, ModelFileError, Result};
+pub use model::Rbm;
+pub use rbm_kernels::StreamKey;

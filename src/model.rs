@@ -1,0 +1,311 @@
+//! The Bernoulli–Bernoulli RBM: parameters in flat buffers, conditionals, free energy.
+
+use rbm_kernels::{StreamKey, scalar};
+
+use crate::error::{Error, Result};
+use crate::pass::{self, Conditional};
+
+/// A Bernoulli–Bernoulli Restricted Boltzmann Machine with `V` visible and `H` hidden units.
+///
+/// Parameters are f32 in flat buffers, in the reference notebook's PyTorch orientation:
+/// - `W`: `H × V`, row-major (row `j` holds the weights of hidden unit `j`);
+/// - `v_bias` (`b`): `V`; `h_bias` (`c`): `H`.
+///
+/// Energy `E(v, h) = −bᵀv − cᵀh − hᵀWv`; `p(h_j = 1 | v) = σ(c_j + W_j·v)`,
+/// `p(v_i = 1 | h) = σ(b_i + W_{:,i}·h)`.
+///
+/// Batch methods take `B` rows as one flat row-major buffer (`B × V` for visible, `B × H` for
+/// hidden values) and return [`Error::Shape`] when a buffer length is not a multiple of the
+/// layer size or the buffers disagree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rbm {
+    n_visible: usize,
+    n_hidden: usize,
+    w: Vec<f32>,
+    v_bias: Vec<f32>,
+    h_bias: Vec<f32>,
+}
+
+/// The standard deviation of the initial weights (Hinton's guide and the reference notebook).
+pub const INIT_WEIGHT_STD: f32 = 0.01;
+
+impl Rbm {
+    /// A model with weights drawn from N(0, 0.01²) (a pure function of `seed`) and zero
+    /// biases: the reference notebook's initialization.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a layer is empty or `V · H` overflows.
+    pub fn new(n_visible: usize, n_hidden: usize, seed: u64) -> Result<Self> {
+        let mut rbm = Self::zeros(n_visible, n_hidden)?;
+        let key = StreamKey::new(seed).derive(crate::rng::tags::INIT);
+        crate::rng::fill_normal(key, INIT_WEIGHT_STD, &mut rbm.w);
+        Ok(rbm)
+    }
+
+    /// A model with all parameters zero.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a layer is empty or `V · H` overflows.
+    pub fn zeros(n_visible: usize, n_hidden: usize) -> Result<Self> {
+        let n = check_sizes(n_visible, n_hidden)?;
+        Ok(Rbm {
+            n_visible,
+            n_hidden,
+            w: vec![0.0; n],
+            v_bias: vec![0.0; n_visible],
+            h_bias: vec![0.0; n_hidden],
+        })
+    }
+
+    /// A model from its parameters: `w` is `H × V` row-major, `v_bias` is `V`, `h_bias` is `H`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the lengths disagree with `n_visible`, `n_hidden`;
+    /// [`Error::Config`] if a layer is empty or a parameter is not finite.
+    pub fn from_parts(
+        n_visible: usize,
+        n_hidden: usize,
+        w: Vec<f32>,
+        v_bias: Vec<f32>,
+        h_bias: Vec<f32>,
+    ) -> Result<Self> {
+        let n = check_sizes(n_visible, n_hidden)?;
+        if w.len() != n || v_bias.len() != n_visible || h_bias.len() != n_hidden {
+            return Err(Error::Shape(format!(
+                "parameters of a {n_visible}–{n_hidden} RBM need W {n}, v_bias {n_visible}, h_bias {n_hidden} values; got {}, {}, {}",
+                w.len(),
+                v_bias.len(),
+                h_bias.len()
+            )));
+        }
+        let rbm = Rbm {
+            n_visible,
+            n_hidden,
+            w,
+            v_bias,
+            h_bias,
+        };
+        if let Some(what) = rbm.first_non_finite() {
+            return Err(Error::Config(format!("parameter {what} is not finite")));
+        }
+        Ok(rbm)
+    }
+
+    /// Sets the visible biases to `log(p / (1 − p))` of the data's pixel marginals `p`
+    /// (length `V`, values in `[0, 1]`), clipped to `[ε, 1 − ε]` with `ε = 1e-3` so that
+    /// always-off pixels get a large negative but finite bias (Hinton's guide, §8).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `p` does not have `V` values; [`Error::Config`] if one is outside
+    /// `[0, 1]` or NaN.
+    pub fn init_visible_bias_from_marginals(&mut self, p: &[f64]) -> Result<()> {
+        self.check_len("marginals", p.len(), self.n_visible)?;
+        if let Some(i) = p.iter().position(|x| !(0.0..=1.0).contains(x)) {
+            return Err(Error::Config(format!(
+                "pixel marginal {i} is {} (outside [0, 1])",
+                p[i]
+            )));
+        }
+        const EPS: f64 = 1e-3;
+        for (b, &pi) in self.v_bias.iter_mut().zip(p) {
+            let q = pi.clamp(EPS, 1.0 - EPS);
+            *b = (q / (1.0 - q)).ln() as f32;
+        }
+        Ok(())
+    }
+
+    /// Visible units `V`.
+    pub fn n_visible(&self) -> usize {
+        self.n_visible
+    }
+
+    /// Hidden units `H`.
+    pub fn n_hidden(&self) -> usize {
+        self.n_hidden
+    }
+
+    /// `W`, `H × V` row-major.
+    pub fn weights(&self) -> &[f32] {
+        &self.w
+    }
+
+    /// `W`, `H × V` row-major, mutable.
+    pub fn weights_mut(&mut self) -> &mut [f32] {
+        &mut self.w
+    }
+
+    /// Visible biases `b`, length `V`.
+    pub fn v_bias(&self) -> &[f32] {
+        &self.v_bias
+    }
+
+    /// Visible biases, mutable.
+    pub fn v_bias_mut(&mut self) -> &mut [f32] {
+        &mut self.v_bias
+    }
+
+    /// Hidden biases `c`, length `H`.
+    pub fn h_bias(&self) -> &[f32] {
+        &self.h_bias
+    }
+
+    /// Hidden biases, mutable.
+    pub fn h_bias_mut(&mut self) -> &mut [f32] {
+        &mut self.h_bias
+    }
+
+    /// All three parameter buffers mutably at once: `(W, v_bias, h_bias)`.
+    pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32], &mut [f32]) {
+        (&mut self.w, &mut self.v_bias, &mut self.h_bias)
+    }
+
+    /// The name of the first parameter buffer holding NaN or an infinity, if any.
+    pub fn first_non_finite(&self) -> Option<&'static str> {
+        [
+            ("W", &self.w),
+            ("v_bias", &self.v_bias),
+            ("h_bias", &self.h_bias),
+        ]
+        .into_iter()
+        .find(|(_, buf)| buf.iter().any(|x| !x.is_finite()))
+        .map(|(name, _)| name)
+    }
+
+    /// `p(h = 1 | v)` for a batch: `v` is `B × V`, `out` is `B × H`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on inconsistent lengths.
+    pub fn hidden_probs(&self, v: &[f32], out: &mut [f32]) -> Result<()> {
+        let rows = self.batch_rows(v.len(), out.len(), Conditional::Hidden)?;
+        let mut pre = vec![0.0; out.len()];
+        pass::conditional(self, Conditional::Hidden, v, rows, &mut pre, out, None);
+        Ok(())
+    }
+
+    /// `p(v = 1 | h)` for a batch: `h` is `B × H`, `out` is `B × V`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on inconsistent lengths.
+    pub fn visible_probs(&self, h: &[f32], out: &mut [f32]) -> Result<()> {
+        let rows = self.batch_rows(h.len(), out.len(), Conditional::Visible)?;
+        let mut pre = vec![0.0; out.len()];
+        pass::conditional(self, Conditional::Visible, h, rows, &mut pre, out, None);
+        Ok(())
+    }
+
+    /// Samples `h ~ p(h | v)` for a batch: `v` is `B × V`; `prob` and `state` are `B × H`.
+    /// Row `r` draws from the stream `key.derive(r)`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on inconsistent lengths.
+    pub fn sample_hidden(
+        &self,
+        v: &[f32],
+        key: StreamKey,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<()> {
+        let rows = self.batch_rows(v.len(), prob.len(), Conditional::Hidden)?;
+        self.check_len("hidden states", state.len(), prob.len())?;
+        let mut pre = vec![0.0; prob.len()];
+        pass::conditional(
+            self,
+            Conditional::Hidden,
+            v,
+            rows,
+            &mut pre,
+            prob,
+            Some((state, key)),
+        );
+        Ok(())
+    }
+
+    /// Samples `v ~ p(v | h)` for a batch: `h` is `B × H`; `prob` and `state` are `B × V`.
+    /// Row `r` draws from the stream `key.derive(r)`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on inconsistent lengths.
+    pub fn sample_visible(
+        &self,
+        h: &[f32],
+        key: StreamKey,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<()> {
+        let rows = self.batch_rows(h.len(), prob.len(), Conditional::Visible)?;
+        self.check_len("visible states", state.len(), prob.len())?;
+        let mut pre = vec![0.0; prob.len()];
+        pass::conditional(
+            self,
+            Conditional::Visible,
+            h,
+            rows,
+            &mut pre,
+            prob,
+            Some((state, key)),
+        );
+        Ok(())
+    }
+
+    /// The free energy `F(v) = −bᵀv − Σ_j softplus(c_j + W_j·v)` of each row of `v`
+    /// (`B × V`, any real values), written to `out` (`B`), in nats.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on inconsistent lengths.
+    pub fn free_energy(&self, v: &[f32], out: &mut [f64]) -> Result<()> {
+        let rows = self.batch_rows(v.len(), out.len() * self.n_hidden, Conditional::Hidden)?;
+        let mut pre = vec![0.0; rows * self.n_hidden];
+        pass::preactivation(self, Conditional::Hidden, v, rows, &mut pre);
+        for (r, f) in out.iter_mut().enumerate() {
+            *f = self.free_energy_from_pre(
+                &v[r * self.n_visible..][..self.n_visible],
+                &pre[r * self.n_hidden..][..self.n_hidden],
+            );
+        }
+        Ok(())
+    }
+
+    /// `F(v)` for one row given its hidden pre-activation `W·v` (without the bias).
+    pub(crate) fn free_energy_from_pre(&self, v: &[f32], pre_h: &[f32]) -> f64 {
+        -scalar::dot(&self.v_bias, v) - scalar::bias_softplus_sum(pre_h, &self.h_bias)
+    }
+
+    /// Checks that `input_len` and `output_len` hold the same number of rows of the layers
+    /// that `dir` maps between, and returns that number.
+    fn batch_rows(&self, input_len: usize, output_len: usize, dir: Conditional) -> Result<usize> {
+        let (n_in, n_out) = dir.sizes(self);
+        let rows = input_len / n_in;
+        if input_len % n_in != 0 || output_len != rows * n_out {
+            return Err(Error::Shape(format!(
+                "a batch of {n_in}-unit rows ({input_len} values) needs {n_out} output values per row, got {output_len} in all"
+            )));
+        }
+        Ok(rows)
+    }
+
+    fn check_len(&self, what: &str, got: usize, want: usize) -> Result<()> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(Error::Shape(format!(
+                "{what}: expected {want} values, got {got}"
+            )))
+        }
+    }
+}
+
+fn check_sizes(n_visible: usize, n_hidden: usize) -> Result<usize> {
+    if n_visible == 0 || n_hidden == 0 {
+        return Err(Error::Config(format!(
+            "an RBM needs at least one visible and one hidden unit (got {n_visible}–{n_hidden})"
+        )));
+    }
+    n_visible
+        .checked_mul(n_hidden)
+        .filter(|&n| n <= isize::MAX as usize / 4)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{n_visible} × {n_hidden} weights do not fit in memory"
+            ))
+        })
+}
