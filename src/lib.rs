@@ -3,9 +3,12 @@
 
 pub mod data;
 pub mod error;
+pub mod gates;
+pub mod gibbs;
 pub mod model;
 mod pass;
 pub mod rng;
+pub mod train;
 
 pub use error::{DatasetError, Error, IdxError, ModelFileError, Result};
 pub use model::Rbm;
