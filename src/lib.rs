@@ -1,6 +1,7 @@
 //! Restricted Boltzmann Machines on hand-optimized CPU kernels.
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod gates;

@@ -1,1 +1,36 @@
-fn main() {}
+//! `rbm`: train, sample and inspect Restricted Boltzmann Machines from the command line.
+
+mod args;
+mod gates;
+mod output;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+        {
+            eprintln!("rbm: error: cannot start {n} threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
+        Command::Gates(a) => gates::run(&a),
+        Command::Train(a) => train::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rbm: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

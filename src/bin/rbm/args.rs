@@ -1,0 +1,189 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rbm::gates::GateFn;
+
+/// Restricted Boltzmann Machines on hand-optimized CPU kernels.
+#[derive(Parser, Debug)]
+#[command(name = "rbm", version, about)]
+pub struct Cli {
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Learn a logic gate (the reference notebook's first experiment): 3 visible units [x, y, f(x,y)].
+    Gates(GatesArgs),
+    /// Train an RBM on an IDX dataset (MNIST, Fashion-MNIST) by CD-k or PCD-k.
+    Train(TrainArgs),
+}
+
+/// `rbm gates`.
+#[derive(Args, Debug)]
+pub struct GatesArgs {
+    /// The truth function.
+    #[arg(long, default_value = "and", value_enum)]
+    pub function: GateArg,
+    /// Gibbs steps of CD-k (the notebook: 4 "out of equilibrium", 30 "at equilibrium").
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+    /// Epochs.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Batches per epoch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batches: u32,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// Hidden units.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: u32,
+    /// Chains per input for the clamped accuracy.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chains: u32,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object per line on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A truth function, as the CLI spells it.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum GateArg {
+    /// x ∧ y
+    And,
+    /// x ∨ y
+    Or,
+    /// x ⊕ y
+    Xor,
+    /// ¬(x ∧ y)
+    Nand,
+    /// ¬(x ∨ y)
+    Nor,
+    /// ¬(x ⊕ y)
+    Xnor,
+    /// ¬x
+    Not,
+}
+
+impl From<GateArg> for GateFn {
+    fn from(g: GateArg) -> Self {
+        match g {
+            GateArg::And => GateFn::And,
+            GateArg::Or => GateFn::Or,
+            GateArg::Xor => GateFn::Xor,
+            GateArg::Nand => GateFn::Nand,
+            GateArg::Nor => GateFn::Nor,
+            GateArg::Xnor => GateFn::Xnor,
+            GateArg::Not => GateFn::Not,
+        }
+    }
+}
+
+/// `rbm train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Folder holding the four IDX files (raw or .gz).
+    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    pub data: Option<PathBuf>,
+    /// A dataset by name, found in $RBM_DATA/NAME, ./data/NAME or /usr/share/datasets/NAME.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// The reference notebook's recipe; flags given beside it override it.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Hidden units [default: 500].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: Option<u32>,
+    /// Gibbs steps of CD-k [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: Option<u32>,
+    /// Persistent CD: negative chains continue across batches.
+    #[arg(long)]
+    pub pcd: bool,
+    /// Rows per batch [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: Option<u32>,
+    /// SGD learning rate [default: 0.01].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum [default: 0].
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// L2 weight decay on W [default: 0].
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Epochs [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Batches per epoch [default: all of the training set].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batches_per_epoch: Option<u32>,
+    /// Binarization of the pixels [default: stochastic].
+    #[arg(long, value_enum)]
+    pub binarize: Option<BinarizeArg>,
+    /// Visible biases from the training data's pixel marginals (Hinton's guide) instead of 0.
+    #[arg(long)]
+    pub marginal_bias: bool,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder: model.safetensors, metrics.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object per epoch (and a final one) on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Datasets known by name.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DatasetArg {
+    /// MNIST handwritten digits.
+    Mnist,
+    /// Zalando's Fashion-MNIST.
+    FashionMnist,
+}
+
+impl DatasetArg {
+    /// The folder name searched for.
+    pub fn folder(self) -> &'static str {
+        match self {
+            DatasetArg::Mnist => "mnist",
+            DatasetArg::FashionMnist => "fashion-mnist",
+        }
+    }
+}
+
+/// Presets reproducing the reference notebook.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Preset {
+    /// 784–500, CD-3, lr 0.01, batch 64, 10 epochs of the first 301 batches, unshuffled.
+    SeedMnist,
+    /// 784–500, CD-2, lr 0.01, batch 32, 40 epochs of the first 501 batches, unshuffled.
+    SeedFashion,
+}
+
+/// Pixel binarization.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum BinarizeArg {
+    /// A fresh Bernoulli(pixel/255) draw per batch (the notebook).
+    Stochastic,
+    /// pixel/255 > 0.5.
+    Threshold,
+    /// pixel/255 as a probability, not binarized.
+    None,
+}

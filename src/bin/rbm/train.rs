@@ -1,0 +1,3 @@
+pub fn run(_a: &crate::args::TrainArgs) -> rbm::Result<()> {
+    Err(rbm::Error::Config("train: not yet wired".into()))
+}

@@ -1,0 +1,63 @@
+//! The same seed gives bit-identical models whatever the number of threads.
+
+use rbm::train::{TrainConfig, Trainer};
+use rbm::{Rbm, StreamKey};
+
+fn train_in_pool(threads: usize, cfg: &TrainConfig) -> (Rbm, Vec<f64>) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let (nv, nh) = (784, 120);
+        let mut model = Rbm::new(nv, nh, 1).unwrap();
+        let mut trainer = Trainer::new(&model, cfg.clone()).unwrap();
+        let key = StreamKey::new(77);
+        let mut losses = Vec::new();
+        for step in 0..12u64 {
+            // Sparse binary rows, about 13% ones as MNIST.
+            let batch: Vec<f32> = (0..cfg.batch_size * nv)
+                .map(|j| (key.derive(step).draw(j as u64) < u32::MAX / 8) as u8 as f32)
+                .collect();
+            losses.push(trainer.step(&mut model, &batch).unwrap().loss);
+        }
+        (model, losses)
+    })
+}
+
+#[test]
+fn one_two_and_eight_threads_give_identical_models() {
+    let configs = [
+        TrainConfig {
+            k: 3,
+            lr: 0.05,
+            batch_size: 64,
+            seed: 5,
+            ..TrainConfig::default()
+        },
+        TrainConfig {
+            k: 1,
+            lr: 0.05,
+            momentum: 0.5,
+            weight_decay: 1e-4,
+            batch_size: 37,
+            pcd: true,
+            seed: 6,
+        },
+    ];
+    for cfg in &configs {
+        let (m1, l1) = train_in_pool(1, cfg);
+        let (m2, l2) = train_in_pool(2, cfg);
+        let (m8, l8) = train_in_pool(8, cfg);
+        assert_ne!(
+            m1,
+            Rbm::new(784, 120, 1).unwrap(),
+            "training changed nothing"
+        );
+        assert!(
+            m1 == m2 && m1 == m8,
+            "models differ between thread counts for {cfg:?}"
+        );
+        assert!(l1 == l2 && l1 == l8, "losses differ between thread counts");
+    }
+}
