@@ -56,7 +56,7 @@ impl Gibbs {
     /// [`Error::Shape`] if `v0` is empty or not a whole number of rows of `V` values.
     pub fn new(model: &Rbm, v0: &[f32], key: StreamKey) -> Result<Self> {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
-        if v0.is_empty() || v0.len() % nv != 0 {
+        if v0.is_empty() || !v0.len().is_multiple_of(nv) {
             return Err(Error::Shape(format!(
                 "chain states: {} values is not a whole number of {nv}-unit rows",
                 v0.len()

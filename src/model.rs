@@ -275,7 +275,7 @@ impl Rbm {
     fn batch_rows(&self, input_len: usize, output_len: usize, dir: Conditional) -> Result<usize> {
         let (n_in, n_out) = dir.sizes(self);
         let rows = input_len / n_in;
-        if input_len % n_in != 0 || output_len != rows * n_out {
+        if !input_len.is_multiple_of(n_in) || output_len != rows * n_out {
             return Err(Error::Shape(format!(
                 "a batch of {n_in}-unit rows ({input_len} values) needs {n_out} output values per row, got {output_len} in all"
             )));

@@ -15,6 +15,9 @@ pub(crate) const ROW_BLOCK: usize = 16;
 /// Below this many multiply-adds a pass runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
+/// One row of a sampling pass: (row, ((prob, state), pre)).
+type SampleRow<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a [f32]));
+
 /// Which conditional a pass computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Conditional {
@@ -107,7 +110,7 @@ pub(crate) fn conditional(
             }
         }
         Some((state, key)) => {
-            let row = |(r, ((p, s), x)): (usize, ((&mut [f32], &mut [f32]), &[f32]))| {
+            let row = |(r, ((p, s), x)): SampleRow<'_>| {
                 scalar::bias_sigmoid_sample(x, bias, key.derive(r as u64), 0, p, s)
             };
             if par {

@@ -19,6 +19,8 @@ pub mod tags {
     pub const SAMPLE: u64 = 5;
     /// Persistent chains' initial states.
     pub const PERSISTENT: u64 = 6;
+    /// Stochastic binarization of training batches (then derived by the global step).
+    pub const BINARIZE: u64 = 7;
 }
 
 /// Fills `out` with independent N(0, std²) values: value `i` is a Box–Muller transform of

@@ -155,7 +155,7 @@ pub struct Gradient {
 /// [`crate::Error::Shape`] if `v0` and `vk` differ in length or are not whole rows of `V`.
 pub fn cd_gradient(model: &Rbm, v0: &[f32], vk: &[f32]) -> crate::Result<Gradient> {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
-    if v0.len() != vk.len() || v0.is_empty() || v0.len() % nv != 0 {
+    if v0.len() != vk.len() || v0.is_empty() || !v0.len().is_multiple_of(nv) {
         return Err(crate::Error::Shape(format!(
             "cd_gradient: v0 has {} and vk {} values; both need the same whole number of {nv}-unit rows",
             v0.len(),

@@ -13,14 +13,13 @@ use args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
+    if let Some(n) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n as usize)
             .build_global()
-        {
-            eprintln!("rbm: error: cannot start {n} threads: {e}");
-            return ExitCode::FAILURE;
-        }
+    {
+        eprintln!("rbm: error: cannot start {n} threads: {e}");
+        return ExitCode::FAILURE;
     }
     let result = match cli.command {
         Command::Gates(a) => gates::run(&a),

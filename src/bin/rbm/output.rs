@@ -20,10 +20,6 @@ impl Progress {
         self.0.inc(1);
     }
 
-    pub fn set(&self, pos: u64) {
-        self.0.set_position(pos);
-    }
-
     /// Prints a line on stdout above the bar.
     pub fn println(&self, line: String) {
         self.0.suspend(|| println!("{line}"));
