@@ -1,4 +1,4 @@
-//! Restricted Boltzmann Machines on hand-optimized CPU kernels.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod atomic;
