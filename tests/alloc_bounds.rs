@@ -1,5 +1,6 @@
-//! Memory bounds of the parsers, measured with a counting global allocator: parsing never
-//! allocates from declared sizes, and a gzip bomb never grows memory past its declared size.
+//! Memory bounds, measured with a counting global allocator: parsing never allocates from
+//! declared sizes, a gzip bomb never grows memory past its declared size, and batching does
+//! not allocate per epoch or per batch.
 
 mod common;
 
@@ -7,8 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::{TempDir, gzip, idx_bytes};
-use rbm::data::{IdxFile, idx};
+use rbm::data::{Batches, Binarize, Dataset, IdxFile, Order, fill_batch, idx};
 use rbm::{Error, IdxError};
+use rbm_kernels::rng::StreamKey;
 
 /// `System`, recording the largest single request made by each thread.
 struct Counting;
@@ -128,4 +130,30 @@ fn huge_declared_gzip_size_is_an_error_not_an_abort() {
         }) => assert_eq!(available, 100),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn epochs_and_batches_do_not_allocate() {
+    let n = 300u32;
+    let data: Vec<u8> = (0..n * 16).map(|k| (k % 256) as u8).collect();
+    let ds = Dataset::from_idx(
+        IdxFile::from_bytes(idx_bytes(0x08, &[n, 4, 4], &data)).unwrap(),
+        IdxFile::from_bytes(idx_bytes(0x08, &[n], &vec![1; n as usize])).unwrap(),
+    )
+    .unwrap();
+    let mut batches = Batches::new(n as usize, 32, Order::Shuffled, 3, false).unwrap();
+    let mut out = vec![0.0f32; 32 * 16];
+    let ((), largest) = largest_allocation(|| {
+        for epoch in 0..3 {
+            batches.epoch(epoch);
+            for (b, indices) in batches.iter().enumerate() {
+                let out = &mut out[..indices.len() * 16];
+                let key = StreamKey::new(3).derive(epoch).derive(b as u64);
+                for binarize in [Binarize::Stochastic, Binarize::Threshold, Binarize::None] {
+                    fill_batch(&ds, indices, binarize, key, out).unwrap();
+                }
+            }
+        }
+    });
+    assert_eq!(largest, 0, "batching allocated");
 }

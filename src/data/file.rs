@@ -1,7 +1,7 @@
 //! IDX files on disk: memory-mapped when raw, inflated into memory when gzip'd.
 //!
 //! This is the only module that maps files. [`IdxFile::open`] validates the whole file with
-//! [`idx::parse`](super::idx::parse) before handing out any view, so every [`IdxView`] it
+//! [`idx::parse`] before handing out any view, so every [`IdxView`] it
 //! gives is of a file whose length matches its header exactly.
 
 use std::fs::File;

@@ -2,7 +2,7 @@
 //!
 //! - [`idx`]: the IDX format parsed from `&[u8]` ([`parse`], [`parse_header`]), never
 //!   panicking and never allocating from untrusted sizes.
-//! - [`file`]: [`IdxFile`], a validated file, memory-mapped when raw and inflated (into a buffer
+//! - [`file`](mod@file): [`IdxFile`], a validated file, memory-mapped when raw and inflated (into a buffer
 //!   sized by its header) when `.gz`.
 //! - [`dataset`]: [`Dataset`], images `[n, rows, cols]` plus labels `[n]`; the standard MNIST
 //!   file names ([`Split`], [`open_split`]) and folder discovery ([`find_dataset`]).
