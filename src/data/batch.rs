@@ -1,0 +1,254 @@
+//! Minibatches: the order of the rows in each epoch, and filling caller-owned `f32` buffers.
+//!
+//! [`Batches`] holds one permutation of `0..n_rows`, allocated once and recomputed in place by
+//! [`Batches::epoch`]; [`fill_batch`] writes the selected rows, binarized, into a
+//! `batch × row_len` buffer. Neither allocates per batch. Every random choice is a function of
+//! a [`StreamKey`], so the same seed gives the same batches on any number of threads.
+
+use rbm_kernels::rng::{self, StreamKey};
+
+use super::dataset::Dataset;
+use crate::error::{Error, Result};
+
+/// Tag mixed into the seed's key for the shuffling stream:
+/// `StreamKey::new(seed).derive(EPOCH_TAG).derive(epoch)`.
+pub const EPOCH_TAG: u64 = 0x5348_5546_464c_4531; // "SHUFFLE1"
+
+/// The order in which an epoch visits the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// `0, 1, …, n − 1` every epoch: the unshuffled loader of the reference notebook.
+    Sequential,
+    /// A fresh uniformly random permutation each epoch, a pure function of (seed, epoch).
+    Shuffled,
+}
+
+/// How pixel values `x ∈ 0..=255` become visible units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Binarize {
+    /// A fresh Bernoulli draw with probability `x / 255` (the notebook's `x.bernoulli()`).
+    Stochastic,
+    /// `1.0` if `x / 255 > 0.5` (that is `x ≥ 128`), else `0.0`.
+    Threshold,
+    /// The grey level `x / 255` as is.
+    None,
+}
+
+/// The batches of one epoch over `n_rows` rows: `num_batches()` slices of `batch_size` row
+/// indices (the last one shorter unless `drop_last`).
+#[derive(Debug, Clone)]
+pub struct Batches {
+    perm: Vec<u32>,
+    batch_size: usize,
+    order: Order,
+    seed: u64,
+    drop_last: bool,
+    epoch: u64,
+}
+
+impl Batches {
+    /// Batches of `batch_size` rows over `0..n_rows`, visited in `order` (with `seed` for
+    /// [`Order::Shuffled`]); `drop_last` drops a final batch shorter than `batch_size`. The
+    /// order starts at epoch 0. Allocates the `n_rows` indices once.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `batch_size` is 0 or `n_rows` exceeds `u32::MAX`.
+    pub fn new(
+        n_rows: usize,
+        batch_size: usize,
+        order: Order,
+        seed: u64,
+        drop_last: bool,
+    ) -> Result<Batches> {
+        if batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        let n = u32::try_from(n_rows)
+            .map_err(|_| Error::Config(format!("{n_rows} rows: at most 2^32 - 1 supported")))?;
+        let mut batches = Batches {
+            perm: (0..n).collect(),
+            batch_size,
+            order,
+            seed,
+            drop_last,
+            epoch: 0,
+        };
+        batches.epoch(0);
+        Ok(batches)
+    }
+
+    /// Sets the order for epoch `e` (in place, without allocating).
+    pub fn epoch(&mut self, e: u64) {
+        self.epoch = e;
+        if self.order == Order::Shuffled {
+            for (i, p) in self.perm.iter_mut().enumerate() {
+                *p = i as u32;
+            }
+            let key = StreamKey::new(self.seed).derive(EPOCH_TAG).derive(e);
+            shuffle(&mut self.perm, key);
+        }
+    }
+
+    /// The epoch whose order is current.
+    pub fn current_epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The number of batches per epoch: `n_rows / batch_size`, rounded up unless `drop_last`.
+    pub fn num_batches(&self) -> usize {
+        let n = self.perm.len();
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
+    }
+
+    /// The row indices of batch `b` of the current epoch: `batch_size` of them, fewer for a
+    /// final partial batch.
+    ///
+    /// # Panics
+    /// If `b >= num_batches()`.
+    pub fn indices(&self, b: usize) -> &[u32] {
+        assert!(b < self.num_batches(), "batch {b} out of range");
+        let start = b * self.batch_size;
+        let end = (start + self.batch_size).min(self.perm.len());
+        &self.perm[start..end]
+    }
+
+    /// The batches of the current epoch, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u32]> + '_ {
+        (0..self.num_batches()).map(|b| self.indices(b))
+    }
+
+    /// The whole order of the current epoch: a permutation of `0..n_rows`.
+    pub fn permutation(&self) -> &[u32] {
+        &self.perm
+    }
+
+    /// Rows per full batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The number of rows the batches are drawn from.
+    pub fn n_rows(&self) -> usize {
+        self.perm.len()
+    }
+}
+
+/// Fisher–Yates: for `i` from the end, swap `perm[i]` with a uniform `perm[j]`, `j ≤ i`.
+fn shuffle(perm: &mut [u32], key: StreamKey) {
+    let mut draws = (0u64..).map(|j| key.draw(j));
+    for i in (1..perm.len()).rev() {
+        // `perm.len()` ≤ u32::MAX, so `i + 1` fits.
+        let j = uniform_below(i as u32 + 1, &mut draws);
+        perm.swap(i, j as usize);
+    }
+}
+
+/// A uniform integer in `0..bound` (`bound ≥ 1`) from 32-bit draws, without bias: Lemire's
+/// multiply-and-reject ("Fast random integer generation in an interval", 2019).
+fn uniform_below(bound: u32, draws: &mut impl Iterator<Item = u32>) -> u32 {
+    let mut next = || draws.next().unwrap_or(0);
+    let mut m = u64::from(next()) * u64::from(bound);
+    if (m as u32) < bound {
+        let reject_below = bound.wrapping_neg() % bound;
+        while (m as u32) < reject_below {
+            m = u64::from(next()) * u64::from(bound);
+        }
+    }
+    (m >> 32) as u32
+}
+
+/// Writes the rows `indices` of `ds`, binarized, into `out`: `indices.len() × ds.row_len()`
+/// values, row `r` of the batch from image `indices[r]`.
+///
+/// With [`Binarize::Stochastic`], pixel `i` of batch row `r` is 1 when draw `i` of
+/// `key.derive(r)` falls below `pixel / 255` ([`rng::bernoulli`]), the same draws as
+/// `rbm_kernels::scalar::bernoulli(p, key.derive(r), 0, out_row)` on the grey levels. Derive
+/// `key` from (seed, step) so that every batch gets fresh draws. Does not allocate.
+///
+/// # Errors
+/// [`Error::Shape`] when `out.len()` is not `indices.len() × ds.row_len()` or an index is
+/// `≥ ds.len()`; `out` is then left untouched.
+pub fn fill_batch(
+    ds: &Dataset,
+    indices: &[u32],
+    binarize: Binarize,
+    key: StreamKey,
+    out: &mut [f32],
+) -> Result<()> {
+    let n = ds.row_len();
+    if indices.len().checked_mul(n) != Some(out.len()) {
+        return Err(Error::Shape(format!(
+            "batch buffer holds {} values, {} rows of {n} need {}",
+            out.len(),
+            indices.len(),
+            indices.len().saturating_mul(n)
+        )));
+    }
+    if let Some(&bad) = indices.iter().find(|&&i| i as usize >= ds.len()) {
+        return Err(Error::Shape(format!(
+            "row index {bad} out of range for a dataset of {} rows",
+            ds.len()
+        )));
+    }
+    for (r, (&i, dst)) in indices.iter().zip(out.chunks_exact_mut(n)).enumerate() {
+        fill_row(ds.row(i as usize), binarize, key.derive(r as u64), dst);
+    }
+    Ok(())
+}
+
+/// One row of [`fill_batch`].
+fn fill_row(src: &[u8], binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
+    let pairs = dst.iter_mut().zip(src);
+    match binarize {
+        Binarize::None => pairs.for_each(|(d, &x)| *d = grey(x)),
+        Binarize::Threshold => pairs.for_each(|(d, &x)| *d = if x >= 128 { 1.0 } else { 0.0 }),
+        Binarize::Stochastic => {
+            for (j, (d, &x)) in pairs.enumerate() {
+                *d = rng::bernoulli(grey(x), key.draw(j as u64));
+            }
+        }
+    }
+}
+
+/// The grey level `x / 255` as `f32`.
+#[inline]
+fn grey(x: u8) -> f32 {
+    f32::from(x) / 255.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_below_is_in_range_and_unbiased_for_small_bounds() {
+        let key = StreamKey::new(9);
+        let mut draws = (0u64..).map(|j| key.draw(j));
+        let mut counts = [0u32; 3];
+        for _ in 0..30_000 {
+            counts[uniform_below(3, &mut draws) as usize] += 1;
+        }
+        for c in counts {
+            assert!((c as i64 - 10_000).abs() < 500, "{counts:?}");
+        }
+        assert_eq!(uniform_below(1, &mut draws), 0);
+    }
+
+    #[test]
+    fn uniform_below_rejects_the_biased_zone() {
+        // bound = 2^31 + 1: reject_below = 2^31 - 1; a draw giving a low word below it is
+        // rejected and the next draw is used.
+        let bound = (1u32 << 31) + 1;
+        let mut draws = [0u32, u32::MAX].into_iter();
+        let v = uniform_below(bound, &mut draws);
+        assert_eq!(v, ((u64::from(u32::MAX) * u64::from(bound)) >> 32) as u32);
+        assert!(
+            draws.next().is_none(),
+            "the first draw must have been rejected"
+        );
+    }
+}

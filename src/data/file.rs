@@ -1,0 +1,250 @@
+//! IDX files on disk: memory-mapped when raw, inflated into memory when gzip'd.
+//!
+//! This is the only module that maps files. [`IdxFile::open`] validates the whole file with
+//! [`idx::parse`] before handing out any view, so every [`IdxView`] it
+//! gives is of a file whose length matches its header exactly.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::idx::{self, IdxHeader, IdxView, MAGIC_LEN};
+use crate::error::{DatasetError, Error, IdxError, Result};
+
+/// The path reported for data that did not come from a file ([`IdxFile::from_bytes`]).
+pub const IN_MEMORY: &str = "<bytes>";
+
+/// Bytes inflated per read from a gzip stream (a stack buffer).
+const GZ_CHUNK: usize = 64 * 1024;
+
+/// Where the bytes of an [`IdxFile`] live.
+#[derive(Debug)]
+enum Storage {
+    /// A raw file, mapped read-only.
+    Mapped(Mmap),
+    /// An inflated `.gz` file, or bytes handed over by the caller.
+    Owned(Vec<u8>),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// A validated IDX file: its header and its bytes (header and data), either memory-mapped
+/// (raw files) or in memory (`.gz` files and [`from_bytes`](Self::from_bytes)).
+#[derive(Debug)]
+pub struct IdxFile {
+    path: PathBuf,
+    header: IdxHeader,
+    storage: Storage,
+}
+
+impl IdxFile {
+    /// Opens and validates an IDX file. A path ending in `.gz` is inflated into memory (its
+    /// buffer is sized by the IDX header, and a stream that inflates past the declared size is
+    /// rejected without reading further); any other file is memory-mapped.
+    ///
+    /// # Assumption on mapped files
+    /// A raw file is mapped read-only and read in place. The file must not be modified or
+    /// truncated by anyone (this process or another) while the returned `IdxFile` is alive:
+    /// the header was validated at open time, and a change under the mapping would make the
+    /// data change under shared references (or, if truncated, make reading it raise `SIGBUS`).
+    /// Datasets are read-only inputs, so this holds in normal use; copy the file first when it
+    /// may not.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] with [`DatasetError::IsDirectory`] for a folder, [`Error::Io`] when
+    /// the file cannot be opened or read, [`Error::Idx`] when its contents (or its gzip
+    /// stream) are not a valid IDX file. Every error carries `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<IdxFile> {
+        let path = path.as_ref();
+        let is_dir = |meta: &std::fs::Metadata| {
+            meta.is_dir().then(|| Error::Dataset {
+                path: path.to_path_buf(),
+                kind: DatasetError::IsDirectory,
+            })
+        };
+        // Checked before opening too: some platforms refuse to open a folder as a file.
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if let Some(e) = is_dir(&meta) {
+            return Err(e);
+        }
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if let Some(e) = is_dir(&meta) {
+            return Err(e);
+        }
+        let storage = if path.extension().is_some_and(|e| e == "gz") {
+            Storage::Owned(inflate(path, file)?)
+        } else {
+            map(path, &file, meta.len())?
+        };
+        Self::validate(path.to_path_buf(), storage)
+    }
+
+    /// Validates IDX bytes held in memory; errors report the path `<bytes>`.
+    ///
+    /// # Errors
+    /// [`Error::Idx`] when `bytes` are not a valid IDX file.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<IdxFile> {
+        Self::validate(PathBuf::from(IN_MEMORY), Storage::Owned(bytes))
+    }
+
+    fn validate(path: PathBuf, storage: Storage) -> Result<IdxFile> {
+        let parsed = idx::parse(storage.bytes()).map(|v| v.header().clone());
+        match parsed {
+            Ok(header) => Ok(IdxFile {
+                path,
+                header,
+                storage,
+            }),
+            Err(kind) => Err(Error::Idx { path, kind }),
+        }
+    }
+
+    /// The path the file was opened from (`<bytes>` for [`from_bytes`](Self::from_bytes)).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &IdxHeader {
+        &self.header
+    }
+
+    /// The validated array: header and data.
+    pub fn view(&self) -> IdxView<'_> {
+        IdxView::from_parts(&self.header, self.data())
+    }
+
+    /// The whole file as the parser saw it (inflated for `.gz`): `header_len + data_len` bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+
+    /// The data bytes after the header: `data_len` bytes, big-endian elements.
+    pub fn data(&self) -> &[u8] {
+        // In range: `validate` checked that the length is header_len + data_len.
+        &self.storage.bytes()[self.header.header_len..]
+    }
+
+    /// Whether the bytes are a memory map of the file (raw files) rather than a buffer.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.storage, Storage::Mapped(_))
+    }
+}
+
+/// Maps a raw file of `len` bytes; an empty file is reported as too short without mapping
+/// (some platforms refuse zero-length maps).
+fn map(path: &Path, file: &File, len: u64) -> Result<Storage> {
+    if len == 0 {
+        return Err(Error::Idx {
+            path: path.to_path_buf(),
+            kind: IdxError::TooShort { len: 0 },
+        });
+    }
+    // SAFETY: `Mmap::map` is unsafe because the mapped bytes change (or fault, if the file is
+    // truncated) when the file is modified while mapped, which would break the immutability
+    // that `&[u8]` promises. We assume, as documented on `IdxFile::open`, that dataset files
+    // are not modified or truncated while an `IdxFile` maps them. The map is read-only and is
+    // owned by the `IdxFile`, so no slice of it outlives the mapping.
+    let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
+    Ok(Storage::Mapped(map))
+}
+
+/// Inflates a `.gz` IDX file into a buffer of exactly the size its IDX header declares.
+fn inflate(path: &Path, file: File) -> Result<Vec<u8>> {
+    let idx_err = |kind| Error::Idx {
+        path: path.to_path_buf(),
+        kind,
+    };
+    let mut gz = flate2::read::GzDecoder::new(file);
+    let mut head = [0u8; MAGIC_LEN + 4 * idx::MAX_DIMS as usize];
+    let got = read_full(&mut gz, &mut head[..MAGIC_LEN]).map_err(|e| gz_error(path, e))?;
+    let header_len = idx::header_len(&head[..got]).map_err(idx_err)?;
+    let got = MAGIC_LEN
+        + read_full(&mut gz, &mut head[MAGIC_LEN..header_len]).map_err(|e| gz_error(path, e))?;
+    let header = idx::parse_header(&head[..got]).map_err(idx_err)?;
+    let total = header.total_len().map_err(idx_err)?;
+    let mut buf = allocate(path, total)?;
+    buf.extend_from_slice(&head[..header_len]);
+    read_data(&mut gz, &mut buf, header.data_len).map_err(|e| gz_error(path, e))?;
+    let available = (buf.len() - header_len) as u64;
+    if available < header.data_len {
+        return Err(idx_err(IdxError::Truncated {
+            declared: header.data_len,
+            available,
+        }));
+    }
+    // One more byte would be past the declared size. Reading to the end also makes the
+    // decoder check the gzip trailer (CRC and length).
+    if read_full(&mut gz, &mut [0u8; 1]).map_err(|e| gz_error(path, e))? != 0 {
+        return Err(idx_err(IdxError::InflatesTooLong { declared: total }));
+    }
+    Ok(buf)
+}
+
+/// An empty buffer with capacity for exactly `total` bytes, or an out-of-memory I/O error
+/// (never an abort) when the header declares more than can be reserved. Only the pages
+/// actually filled by inflated data are touched.
+fn allocate(path: &Path, total: u64) -> Result<Vec<u8>> {
+    let oom = || {
+        let msg = format!("cannot reserve the {total} bytes its IDX header declares");
+        Error::io(path, io::Error::new(io::ErrorKind::OutOfMemory, msg))
+    };
+    let total = usize::try_from(total).map_err(|_| oom())?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(total).map_err(|_| oom())?;
+    Ok(buf)
+}
+
+/// Appends up to `len` inflated bytes to `buf` (stops early at the end of the stream).
+fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64) -> io::Result<()> {
+    let mut chunk = [0u8; GZ_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).map_or(GZ_CHUNK, |l| l.min(GZ_CHUNK));
+        let n = read_full(r, &mut chunk[..want])?;
+        buf.extend_from_slice(&chunk[..n]);
+        if n < want {
+            break;
+        }
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A read error of the gzip decoder: corrupt or truncated streams become
+/// [`IdxError::Gzip`], anything else (the disk) stays an I/O error.
+fn gz_error(path: &Path, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
+            Error::Idx {
+                path: path.to_path_buf(),
+                kind: IdxError::Gzip(e.to_string()),
+            }
+        }
+        _ => Error::io(path, e),
+    }
+}
