@@ -438,10 +438,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
         ));
     };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = folder_of(path);
     let (temp, mut file) = create_temp(dir, name)?;
     let written = file
         .write_all(bytes)
@@ -456,6 +453,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     renamed?;
     sync_dir(dir);
     Ok(())
+}
+
+/// The folder that holds `path` (`.` for a bare file name, whose `parent` is empty).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates `.<name>.tmp-<pid>-<n>` in `dir`, never reusing an existing file.
@@ -572,6 +577,16 @@ mod tests {
         let meta = HashMap::from([("format".to_owned(), "pt".to_owned())]);
         let bytes = safetensors::serialize(views, Some(meta)).unwrap();
         assert_eq!(parse_model(&bytes).unwrap().model, model);
+    }
+
+    #[test]
+    fn temporary_file_goes_beside_the_target() {
+        assert_eq!(folder_of(Path::new("model.safetensors")), Path::new("."));
+        assert_eq!(
+            folder_of(Path::new("runs/m.safetensors")),
+            Path::new("runs")
+        );
+        assert_eq!(folder_of(Path::new("/m.safetensors")), Path::new("/"));
     }
 
     #[test]
