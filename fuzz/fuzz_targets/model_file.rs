@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(model.v_bias().len(), v);
     assert_eq!(model.h_bias().len(), h);
     let mut sum = 0.0f64;
-    for &x in model.weights().iter().chain(model.v_bias()).chain(model.h_bias()) {
+    for &x in model
+        .weights()
+        .iter()
+        .chain(model.v_bias())
+        .chain(model.h_bias())
+    {
         assert!(x.is_finite(), "parse_model returned a non-finite value");
         sum += f64::from(x);
     }
