@@ -40,7 +40,7 @@ pub enum Error {
         /// What is wrong with it.
         kind: DatasetError,
     },
-    /// A model file cannot be loaded.
+    /// A model file cannot be loaded, or a model cannot be saved to it.
     #[error("{}: {kind}", path.display())]
     ModelFile {
         /// The file concerned.
@@ -246,6 +246,9 @@ pub enum ModelFileError {
     /// The metadata is not the JSON this crate writes.
     #[error("bad metadata: {0}")]
     Metadata(String),
+    /// The path given is a folder (from `load_model` only; `parse_model` sees bytes).
+    #[error("is a directory, expected a model file")]
+    IsDirectory,
 }
 
 impl Error {

@@ -7,10 +7,12 @@ pub mod error;
 pub mod gates;
 pub mod gibbs;
 pub mod model;
+pub mod model_file;
 mod pass;
 pub mod rng;
 pub mod train;
 
 pub use error::{DatasetError, Error, IdxError, ModelFileError, Result};
 pub use model::Rbm;
+pub use model_file::{ModelFile, load_model, save_model};
 pub use rbm_kernels::StreamKey;
