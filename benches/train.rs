@@ -46,7 +46,12 @@ fn cd3_step(c: &mut Criterion) {
     let data = rows(1024 * 4);
     for batch in [8usize, 64, 256] {
         let mut model = Rbm::new(V, H, 0).unwrap();
-        let cfg = TrainConfig { k: 3, lr: 0.01, batch_size: batch, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            k: 3,
+            lr: 0.01,
+            batch_size: batch,
+            ..TrainConfig::default()
+        };
         let mut trainer = Trainer::new(&model, cfg).unwrap();
         let batches: Vec<&[f32]> = data.chunks_exact(batch * V).collect();
         let mut i = 0;

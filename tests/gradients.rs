@@ -1,5 +1,6 @@
 //! The analytic CD gradient against a central finite difference of the notebook's loss, and
 //! the trainer's update against the gradient.
+#![allow(clippy::needless_range_loop)] // index arithmetic mirrors the formulas
 
 use rbm::train::{TrainConfig, Trainer, cd_gradient};
 use rbm::{Rbm, StreamKey};

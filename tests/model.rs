@@ -22,10 +22,12 @@ fn neg_energy(m: &Rbm, v: &[f32], h: &[f32]) -> f64 {
     e += (0..nh)
         .map(|j| m.h_bias()[j] as f64 * h[j] as f64)
         .sum::<f64>();
-    for j in 0..nh {
-        for i in 0..nv {
-            e += h[j] as f64 * m.weights()[j * nv + i] as f64 * v[i] as f64;
-        }
+    for (hj, row) in h.iter().zip(m.weights().chunks(nv)) {
+        e += row
+            .iter()
+            .zip(v)
+            .map(|(&w, &vi)| *hj as f64 * w as f64 * vi as f64)
+            .sum::<f64>();
     }
     e
 }

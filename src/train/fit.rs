@@ -59,7 +59,10 @@ pub fn train_dataset(
     if ds.row_len() != model.n_visible() {
         return Err(Error::Dataset {
             path: ds.images_file().path().to_path_buf(),
-            kind: DatasetError::RowSize { expected: model.n_visible(), found: ds.row_len() },
+            kind: DatasetError::RowSize {
+                expected: model.n_visible(),
+                found: ds.row_len(),
+            },
         });
     }
     let cfg = trainer.config().clone();
@@ -74,7 +77,13 @@ pub fn train_dataset(
         trainer.start_epoch(epoch);
         let (mut loss, mut recon) = (0.0, 0.0);
         for b in 0..n {
-            fill_batch(ds, batches.indices(b), schedule.binarize, key.derive(trainer.steps()), &mut buf)?;
+            fill_batch(
+                ds,
+                batches.indices(b),
+                schedule.binarize,
+                key.derive(trainer.steps()),
+                &mut buf,
+            )?;
             let s = trainer.step(model, &buf)?;
             loss += s.loss;
             recon += s.recon_error;
@@ -97,7 +106,9 @@ fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {
     let available = batches.num_batches();
     let n = schedule.batches_per_epoch.unwrap_or(available);
     if schedule.epochs == 0 || n == 0 {
-        return Err(Error::Config("epochs and batches per epoch must be at least 1".into()));
+        return Err(Error::Config(
+            "epochs and batches per epoch must be at least 1".into(),
+        ));
     }
     if n > available {
         return Err(Error::Config(format!(
@@ -145,7 +156,9 @@ mod binarize_name {
             "stochastic" => Ok(Binarize::Stochastic),
             "threshold" => Ok(Binarize::Threshold),
             "none" => Ok(Binarize::None),
-            other => Err(serde::de::Error::custom(format!("unknown binarization {other:?}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown binarization {other:?}"
+            ))),
         }
     }
 }

@@ -14,8 +14,10 @@
 //! parallel work is split in fixed blocks, so the same seed gives bit-identical models for any
 //! number of threads.
 
+mod fit;
 mod update;
 
+pub use fit::{EpochStats, Schedule, train_dataset};
 pub use update::{Gradient, cd_gradient};
 
 use rbm_kernels::StreamKey;

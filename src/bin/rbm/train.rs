@@ -72,7 +72,8 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
     }
     fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let config = json!({ "data": dir, "preset": a.preset.map(|p| format!("{p:?}")), "plan": &plan });
+    let config =
+        json!({ "data": dir, "preset": a.preset.map(|p| format!("{p:?}")), "plan": &plan });
     if !a.json {
         println!(
             "training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
@@ -88,11 +89,19 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         );
     }
     let mut trainer = Trainer::new(&model, plan.train.clone())?;
-    let per_epoch = plan.schedule.batches_per_epoch.unwrap_or(ds.len() / plan.train.batch_size) as u64;
+    let per_epoch = plan
+        .schedule
+        .batches_per_epoch
+        .unwrap_or(ds.len() / plan.train.batch_size) as u64;
     let bar = Progress::new(per_epoch * plan.schedule.epochs as u64, "batches");
-    let history = train_dataset(&mut model, &mut trainer, &ds, &plan.schedule, |_| bar.inc(), |e| {
-        report_epoch(a.json, &bar, e, plan.train.batch_size)
-    })?;
+    let history = train_dataset(
+        &mut model,
+        &mut trainer,
+        &ds,
+        &plan.schedule,
+        |_| bar.inc(),
+        |e| report_epoch(a.json, &bar, e, plan.train.batch_size),
+    )?;
     bar.finish();
     let model_path = a.out.join("model.safetensors");
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
@@ -129,7 +138,10 @@ fn report_final(json: bool, model_path: &Path, history: &[EpochStats]) {
             "recon_error": last.map(|e| e.recon_error), "seconds": seconds,
         }));
     } else {
-        println!("wrote {} ({seconds:.1} s of training)", model_path.display());
+        println!(
+            "wrote {} ({seconds:.1} s of training)",
+            model_path.display()
+        );
     }
 }
 
@@ -137,7 +149,14 @@ fn report_final(json: bool, model_path: &Path, history: &[EpochStats]) {
 fn metrics_csv(history: &[EpochStats]) -> String {
     let mut s = String::from("epoch,loss,recon_error,seconds\n");
     for e in history {
-        let _ = writeln!(s, "{},{},{},{}", e.epoch + 1, e.loss, e.recon_error, e.seconds);
+        let _ = writeln!(
+            s,
+            "{},{},{},{}",
+            e.epoch + 1,
+            e.loss,
+            e.recon_error,
+            e.seconds
+        );
     }
     s
 }
