@@ -8,27 +8,9 @@ mod common;
 use std::io::Read;
 use std::path::PathBuf;
 
-use common::TempDir;
+use common::{TempDir, data_dir};
 use rbm::data::{CLASSES, Dataset, Split, find_dataset_in, mean_pixels, open_split};
 use sha2::{Digest, Sha256};
-
-/// The folder holding `mnist/` and `fashion-mnist/`, or `None` (after saying so) without it.
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("RBM_DATA")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but the data folder {} is missing",
-        dir.display()
-    );
-    println!("skipping: no data (looked in {})", dir.display());
-    None
-}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 pub const EPOCH_TAG: u64 = 0x5348_5546_464c_4531; // "SHUFFLE1"
 
 /// The order in which an epoch visits the rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Order {
     /// `0, 1, …, n − 1` every epoch: the unshuffled loader of the reference notebook.
     Sequential,
@@ -24,7 +25,8 @@ pub enum Order {
 }
 
 /// How pixel values `x ∈ 0..=255` become visible units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Binarize {
     /// A fresh Bernoulli draw with probability `x / 255` (the notebook's `x.bernoulli()`).
     Stochastic,

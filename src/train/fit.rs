@@ -19,10 +19,8 @@ pub struct Schedule {
     /// is dropped). The reference notebook stops after 301 batches of an unshuffled loader.
     pub batches_per_epoch: Option<usize>,
     /// Unshuffled (the notebook's loader) or a fresh permutation each epoch.
-    #[serde(with = "order_name")]
     pub order: Order,
     /// Stochastic (the notebook), threshold or none.
-    #[serde(with = "binarize_name")]
     pub binarize: Binarize,
 }
 
@@ -117,48 +115,4 @@ fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {
         )));
     }
     Ok(n)
-}
-
-mod order_name {
-    use crate::data::Order;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(o: &Order, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match o {
-            Order::Sequential => "sequential",
-            Order::Shuffled => "shuffled",
-        })
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Order, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "sequential" => Ok(Order::Sequential),
-            "shuffled" => Ok(Order::Shuffled),
-            other => Err(serde::de::Error::custom(format!("unknown order {other:?}"))),
-        }
-    }
-}
-
-mod binarize_name {
-    use crate::data::Binarize;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &Binarize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match b {
-            Binarize::Stochastic => "stochastic",
-            Binarize::Threshold => "threshold",
-            Binarize::None => "none",
-        })
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Binarize, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "stochastic" => Ok(Binarize::Stochastic),
-            "threshold" => Ok(Binarize::Threshold),
-            "none" => Ok(Binarize::None),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown binarization {other:?}"
-            ))),
-        }
-    }
 }

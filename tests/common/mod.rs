@@ -75,3 +75,23 @@ pub fn images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
 pub fn labels(labels: &[u8]) -> Vec<u8> {
     idx_bytes(0x08, &[labels.len() as u32], labels)
 }
+
+/// The folder holding `mnist/` and `fashion-mnist/` (`$RBM_DATA`, else `../shared/data`), or
+/// `None` (after printing "skipping: no data") without it. Under CI (env `CI` set) a missing
+/// folder fails the test instead.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RBM_DATA")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but the data folder {} is missing",
+        dir.display()
+    );
+    println!("skipping: no data (looked in {})", dir.display());
+    None
+}
