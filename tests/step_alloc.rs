@@ -1,0 +1,112 @@
+//! After the first step, a training step holds no memory beyond its buffers: with a counting
+//! global allocator, every allocation made during a step (on any thread) is freed within it,
+//! and none is larger than a GEMM packing buffer.
+//!
+//! The step's own code allocates nothing; `matrixmultiply::sgemm` allocates its packing buffer
+//! on every call (one per GEMM block). Issue #3 replaces those calls in the training step with
+//! the crate's own products on preallocated buffers, and this test then tightens to zero
+//! allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rbm::train::{TrainConfig, Trainer};
+use rbm::{Rbm, StreamKey};
+
+/// `System`, counting allocation calls of every thread.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+fn record(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    LIVE_BYTES.fetch_add(size, Ordering::Relaxed);
+    LARGEST.fetch_max(size, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
+// counter is an atomic that neither allocates nor touches the returned memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: the caller's contract for `alloc` is passed through.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `dealloc` is passed through.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        record(new_size);
+        // SAFETY: the caller's contract for `realloc` is passed through.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn training_steps_after_the_first_hold_no_new_memory() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for cfg in [
+            TrainConfig {
+                k: 3,
+                batch_size: 64,
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                k: 1,
+                batch_size: 64,
+                pcd: true,
+                momentum: 0.5,
+                weight_decay: 1e-4,
+                ..TrainConfig::default()
+            },
+        ] {
+            let mut model = Rbm::new(784, 500, 0).unwrap();
+            let mut trainer = Trainer::new(&model, cfg).unwrap();
+            let key = StreamKey::new(1);
+            let batch: Vec<f32> = (0..64 * 784)
+                .map(|j| (key.draw(j) < u32::MAX / 8) as u8 as f32)
+                .collect();
+            trainer.step(&mut model, &batch).unwrap();
+            let (count, live) = (
+                ALLOCATIONS.load(Ordering::SeqCst),
+                LIVE_BYTES.load(Ordering::SeqCst),
+            );
+            LARGEST.store(0, Ordering::SeqCst);
+            for _ in 0..5 {
+                trainer.step(&mut model, &batch).unwrap();
+            }
+            let grown = LIVE_BYTES.load(Ordering::SeqCst) as isize - live as isize;
+            let largest = LARGEST.load(Ordering::SeqCst);
+            eprintln!(
+                "{} allocations in 5 steps, largest {largest} bytes",
+                ALLOCATIONS.load(Ordering::SeqCst) - count
+            );
+            assert_eq!(
+                grown,
+                0,
+                "live memory grew by {grown} bytes in 5 steps of {:?}",
+                trainer.config()
+            );
+            // A packing buffer is at most KC × (MC + NC) floats of matrixmultiply's blocking
+            // (256 × (64 + 1024) here), far below the step's own buffers.
+            assert!(
+                largest <= 2 << 20,
+                "an allocation of {largest} bytes during a step"
+            );
+        }
+    });
+}
