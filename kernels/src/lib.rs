@@ -21,9 +21,11 @@
 //! Rust 1.89.
 #![deny(missing_docs)]
 
+pub mod dispatch;
 pub mod gemm;
 pub mod rng;
 pub mod scalar;
 
+pub use dispatch::Isa;
 pub use gemm::{Mat, MatMut, gemm};
 pub use rng::StreamKey;
