@@ -5,7 +5,7 @@ use rbm_kernels::StreamKey;
 
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional};
+use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 
 /// A batch of Gibbs chains of one model.
 ///
@@ -36,6 +36,7 @@ pub struct Gibbs {
     h_prob: Vec<f32>,
     h_pre: Vec<f32>,
     clamp: Option<Clamp>,
+    index: RowIndex,
     key: StreamKey,
     steps: u64,
 }
@@ -72,6 +73,7 @@ impl Gibbs {
             h_prob: vec![0.0; rows * nh],
             h_pre: vec![0.0; rows * nh],
             clamp: None,
+            index: RowIndex::default(),
             key,
             steps: 0,
         })
@@ -116,8 +118,11 @@ impl Gibbs {
             Conditional::Hidden,
             &self.v,
             self.rows,
-            &mut self.h_pre,
-            &mut self.h_prob,
+            PassBuffers {
+                pre: &mut self.h_pre,
+                prob: &mut self.h_prob,
+                index: &mut self.index,
+            },
             Some((&mut self.h, kh)),
         );
         pass::conditional(
@@ -125,8 +130,11 @@ impl Gibbs {
             Conditional::Visible,
             &self.h,
             self.rows,
-            &mut self.v_pre,
-            &mut self.v_prob,
+            PassBuffers {
+                pre: &mut self.v_pre,
+                prob: &mut self.v_prob,
+                index: &mut self.index,
+            },
             Some((&mut self.v, kv)),
         );
         if let Some(c) = &self.clamp {

@@ -1,9 +1,12 @@
 //! The Bernoulli–Bernoulli RBM: parameters in flat buffers, conditionals, free energy.
 
-use rbm_kernels::{StreamKey, scalar};
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use rbm_kernels::{StreamKey, binary, scalar};
 
 use crate::error::{Error, Result};
-use crate::pass::{self, Conditional};
+use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 
 /// A Bernoulli–Bernoulli Restricted Boltzmann Machine with `V` visible and `H` hidden units.
 ///
@@ -17,13 +20,27 @@ use crate::pass::{self, Conditional};
 /// Batch methods take `B` rows as one flat row-major buffer (`B × V` for visible, `B × H` for
 /// hidden values) and return [`Error::Shape`] when a buffer length is not a multiple of the
 /// layer size or the buffers disagree.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Rbm {
     n_visible: usize,
     n_hidden: usize,
     w: Vec<f32>,
     v_bias: Vec<f32>,
     h_bias: Vec<f32>,
+    /// `Wᵀ` (`V × H` row-major), made on first use and dropped whenever `W` is handed out
+    /// mutably: the layout that the binary `v → h` product and the gradient gather rows of.
+    wt: OnceLock<Vec<f32>>,
+}
+
+impl PartialEq for Rbm {
+    /// Equal layer sizes and bit-equal parameters (the cached `Wᵀ` does not count).
+    fn eq(&self, other: &Self) -> bool {
+        self.n_visible == other.n_visible
+            && self.n_hidden == other.n_hidden
+            && self.w == other.w
+            && self.v_bias == other.v_bias
+            && self.h_bias == other.h_bias
+    }
 }
 
 /// The standard deviation of the initial weights (Hinton's guide and the reference notebook).
@@ -54,6 +71,7 @@ impl Rbm {
             w: vec![0.0; n],
             v_bias: vec![0.0; n_visible],
             h_bias: vec![0.0; n_hidden],
+            wt: OnceLock::new(),
         })
     }
 
@@ -84,6 +102,7 @@ impl Rbm {
             w,
             v_bias,
             h_bias,
+            wt: OnceLock::new(),
         };
         if let Some(what) = rbm.first_non_finite() {
             return Err(Error::Config(format!("parameter {what} is not finite")));
@@ -131,6 +150,7 @@ impl Rbm {
 
     /// `W`, `H × V` row-major, mutable.
     pub fn weights_mut(&mut self) -> &mut [f32] {
+        self.wt = OnceLock::new();
         &mut self.w
     }
 
@@ -156,7 +176,37 @@ impl Rbm {
 
     /// All three parameter buffers mutably at once: `(W, v_bias, h_bias)`.
     pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32], &mut [f32]) {
+        self.wt = OnceLock::new();
         (&mut self.w, &mut self.v_bias, &mut self.h_bias)
+    }
+
+    /// `Wᵀ`, `V × H` row-major (transposed on first use after a change of `W`).
+    pub(crate) fn weights_t(&self) -> &[f32] {
+        self.wt.get_or_init(|| {
+            let (nv, nh) = (self.n_visible, self.n_hidden);
+            let mut wt = vec![0.0; nv * nh];
+            binary::transpose(&self.w, nv, nh, nv, &mut wt, nh);
+            wt
+        })
+    }
+
+    /// Updates the parameters through `Wᵀ`: `f(Wᵀ, v_bias, h_bias)` changes them in place
+    /// (`Wᵀ` is `V × H` row-major), then `W` is rewritten from `Wᵀ`, in parallel blocks of
+    /// hidden units.
+    pub(crate) fn update_through_t(&mut self, f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32])) {
+        self.weights_t();
+        let wt = self.wt.get_mut().expect("initialized just above");
+        f(wt, &mut self.v_bias, &mut self.h_bias);
+        let (nv, nh) = (self.n_visible, self.n_hidden);
+        const BLOCK: usize = 32;
+        let wt = &*wt;
+        self.w
+            .par_chunks_mut(BLOCK * nv)
+            .enumerate()
+            .for_each(|(b, w_block)| {
+                let j0 = b * BLOCK;
+                binary::transpose(&wt[j0..], nh, nv, w_block.len() / nv, w_block, nv);
+            });
     }
 
     /// The name of the first parameter buffer holding NaN or an infinity, if any.
@@ -178,7 +228,12 @@ impl Rbm {
     pub fn hidden_probs(&self, v: &[f32], out: &mut [f32]) -> Result<()> {
         let rows = self.batch_rows(v.len(), out.len(), Conditional::Hidden)?;
         let mut pre = vec![0.0; out.len()];
-        pass::conditional(self, Conditional::Hidden, v, rows, &mut pre, out, None);
+        let bufs = PassBuffers {
+            pre: &mut pre,
+            prob: out,
+            index: &mut RowIndex::default(),
+        };
+        pass::conditional(self, Conditional::Hidden, v, rows, bufs, None);
         Ok(())
     }
 
@@ -189,7 +244,12 @@ impl Rbm {
     pub fn visible_probs(&self, h: &[f32], out: &mut [f32]) -> Result<()> {
         let rows = self.batch_rows(h.len(), out.len(), Conditional::Visible)?;
         let mut pre = vec![0.0; out.len()];
-        pass::conditional(self, Conditional::Visible, h, rows, &mut pre, out, None);
+        let bufs = PassBuffers {
+            pre: &mut pre,
+            prob: out,
+            index: &mut RowIndex::default(),
+        };
+        pass::conditional(self, Conditional::Visible, h, rows, bufs, None);
         Ok(())
     }
 
@@ -213,8 +273,11 @@ impl Rbm {
             Conditional::Hidden,
             v,
             rows,
-            &mut pre,
-            prob,
+            PassBuffers {
+                pre: &mut pre,
+                prob,
+                index: &mut RowIndex::default(),
+            },
             Some((state, key)),
         );
         Ok(())
@@ -240,8 +303,11 @@ impl Rbm {
             Conditional::Visible,
             h,
             rows,
-            &mut pre,
-            prob,
+            PassBuffers {
+                pre: &mut pre,
+                prob,
+                index: &mut RowIndex::default(),
+            },
             Some((state, key)),
         );
         Ok(())
@@ -255,7 +321,14 @@ impl Rbm {
     pub fn free_energy(&self, v: &[f32], out: &mut [f64]) -> Result<()> {
         let rows = self.batch_rows(v.len(), out.len() * self.n_hidden, Conditional::Hidden)?;
         let mut pre = vec![0.0; rows * self.n_hidden];
-        pass::preactivation(self, Conditional::Hidden, v, rows, &mut pre);
+        pass::preactivation(
+            self,
+            Conditional::Hidden,
+            v,
+            rows,
+            &mut pre,
+            &mut RowIndex::default(),
+        );
         for (r, f) in out.iter_mut().enumerate() {
             *f = self.free_energy_from_pre(
                 &v[r * self.n_visible..][..self.n_visible],

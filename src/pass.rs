@@ -1,22 +1,30 @@
-//! Batched conditional passes (one GEMM, then the bias + sigmoid [+ sample] epilogue), split
-//! into fixed blocks of rows that run in parallel on the current rayon pool.
+//! Batched conditional passes: the product (`W·v` or `Wᵀ·h`), then the bias + sigmoid
+//! [+ sample] epilogue, in fixed blocks of rows that run in parallel on the current rayon pool.
 //!
-//! The blocks have a fixed size ([`ROW_BLOCK`]) and row `r` of a batch always draws from
-//! `key.derive(r)`, so the result is the same for any number of threads.
+//! Two products, chosen per call from the input itself:
+//! - **binary**: when every input value is 0 or 1 and at most [`MAX_BINARY_DENSITY`] of them
+//!   are 1, each output row is the sum of the weight rows where the input row is 1 (rows of
+//!   `Wᵀ` for `v → h`, of `W` for `h → v`): a gather-add over index lists;
+//! - **dense**: otherwise, a GEMM.
+//!
+//! The choice depends only on the input, the blocks have a fixed size ([`ROW_BLOCK`]) and row
+//! `r` of a batch always draws from `key.derive(r)`, so results do not depend on the number of
+//! threads.
 
 use rayon::prelude::*;
+use rbm_kernels::binary::{Accumulate, gather_add};
 use rbm_kernels::{Mat, MatMut, StreamKey, gemm, scalar};
 
 use crate::model::Rbm;
 
 /// Rows per parallel block.
-pub(crate) const ROW_BLOCK: usize = 16;
+pub(crate) const ROW_BLOCK: usize = 8;
+
+/// The largest fraction of ones for which a 0/1 input takes the binary product.
+pub(crate) const MAX_BINARY_DENSITY: f64 = 0.5;
 
 /// Below this many multiply-adds a pass runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
-
-/// One row of a sampling pass: (row, ((prob, state), pre)).
-type SampleRow<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a [f32]));
 
 /// Which conditional a pass computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,42 +51,110 @@ impl Conditional {
         }
     }
 
-    /// The `input × output` weight matrix of this pass, as a view of `W` (`H × V`).
-    fn weights(self, m: &Rbm) -> Mat<'_> {
-        let w = Mat::row_major(m.weights(), m.n_hidden(), m.n_visible());
+    /// The `input × output` weight matrix of this pass, row-major (`Wᵀ` or `W`).
+    fn weights(self, m: &Rbm) -> &[f32] {
         match self {
-            Conditional::Hidden => w.t(),
-            Conditional::Visible => w,
+            Conditional::Hidden => m.weights_t(),
+            Conditional::Visible => m.weights(),
         }
     }
 }
 
-/// `pre = input · M` (no bias) for `rows` rows.
+/// Index lists of the ones of a batch of 0/1 rows: row `r`'s column indices, increasing, at
+/// `idx[r·n .. r·n + nnz[r]]`. Buffers grow to the largest batch seen and are then reused.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RowIndex {
+    idx: Vec<u32>,
+    nnz: Vec<u32>,
+    n: usize,
+}
+
+impl RowIndex {
+    /// Indexes `rows` rows of `n` values. Returns the number of ones, or `None` (leaving the
+    /// index unusable) if a value is neither 0 nor 1.
+    pub(crate) fn build(&mut self, input: &[f32], rows: usize, n: usize) -> Option<usize> {
+        debug_assert_eq!(input.len(), rows * n);
+        if self.idx.len() < rows * n {
+            self.idx.resize(rows * n, 0);
+        }
+        if self.nnz.len() < rows {
+            self.nnz.resize(rows, 0);
+        }
+        self.n = n;
+        let mut total = 0;
+        for ((x, out), count) in input
+            .chunks(n.max(1))
+            .zip(self.idx.chunks_mut(n.max(1)))
+            .zip(&mut self.nnz)
+        {
+            let c = binary_indices(x, out)?;
+            *count = c as u32;
+            total += c;
+        }
+        Some(total)
+    }
+
+    /// The indices of the ones of row `r`.
+    pub(crate) fn row(&self, r: usize) -> &[u32] {
+        &self.idx[r * self.n..r * self.n + self.nnz[r] as usize]
+    }
+}
+
+/// Writes the indices of the ones of `x` to `out` and returns their count, or `None` if a value
+/// is neither 0 nor 1.
+fn binary_indices(x: &[f32], out: &mut [u32]) -> Option<usize> {
+    let mut c = 0;
+    for (j, &v) in x.iter().enumerate() {
+        if v == 1.0 {
+            out[c] = j as u32;
+            c += 1;
+        } else if v != 0.0 {
+            return None;
+        }
+    }
+    Some(c)
+}
+
+/// Whether `ones` ones in `rows × n` values are sparse enough for the binary product.
+fn sparse_enough(ones: usize, rows: usize, n: usize) -> bool {
+    (ones as f64) <= MAX_BINARY_DENSITY * (rows * n) as f64
+}
+
+/// `pre = input · M` (no bias) for `rows` rows, by the binary product when `input` is 0/1 and
+/// sparse enough (indexed into `index`), else by GEMM.
 pub(crate) fn preactivation(
     m: &Rbm,
     dir: Conditional,
     input: &[f32],
     rows: usize,
     pre: &mut [f32],
+    index: &mut RowIndex,
 ) {
     let (n_in, n_out) = dir.sizes(m);
     debug_assert_eq!(input.len(), rows * n_in);
     debug_assert_eq!(pre.len(), rows * n_out);
+    let par = parallel(rows, n_in, n_out);
+    let binary = index
+        .build(input, rows, n_in)
+        .is_some_and(|ones| sparse_enough(ones, rows, n_in));
     let w = dir.weights(m);
-    let block = |(b, pre_b): (usize, &mut [f32])| {
-        let r0 = b * ROW_BLOCK;
-        let nr = pre_b.len() / n_out;
-        let x = Mat::row_major(&input[r0 * n_in..(r0 + nr) * n_in], nr, n_in);
-        gemm(1.0, x, w, 0.0, MatMut::row_major(pre_b, nr, n_out));
-    };
-    if parallel(rows, n_in, n_out) {
-        pre.par_chunks_mut(ROW_BLOCK * n_out)
-            .enumerate()
-            .for_each(block);
+    if binary {
+        let index = &*index;
+        let block = |(b, pre_b): (usize, &mut [f32])| {
+            for (i, out) in pre_b.chunks_mut(n_out).enumerate() {
+                gather_add(w, n_out, index.row(b * ROW_BLOCK + i), out, Accumulate::Set);
+            }
+        };
+        for_blocks(pre, ROW_BLOCK * n_out, par, block);
     } else {
-        pre.chunks_mut(ROW_BLOCK * n_out)
-            .enumerate()
-            .for_each(block);
+        let w = Mat::row_major(w, n_in, n_out);
+        let block = |(b, pre_b): (usize, &mut [f32])| {
+            let r0 = b * ROW_BLOCK;
+            let nr = pre_b.len() / n_out;
+            let x = Mat::row_major(&input[r0 * n_in..(r0 + nr) * n_in], nr, n_in);
+            gemm(1.0, x, w, 0.0, MatMut::row_major(pre_b, nr, n_out));
+        };
+        for_blocks(pre, ROW_BLOCK * n_out, par, block);
     }
 }
 
@@ -89,11 +165,11 @@ pub(crate) fn conditional(
     dir: Conditional,
     input: &[f32],
     rows: usize,
-    pre: &mut [f32],
-    prob: &mut [f32],
+    bufs: PassBuffers<'_>,
     sample: Option<(&mut [f32], StreamKey)>,
 ) {
-    preactivation(m, dir, input, rows, pre);
+    let PassBuffers { pre, prob, index } = bufs;
+    preactivation(m, dir, input, rows, pre, index);
     let (n_in, n_out) = dir.sizes(m);
     let bias = dir.bias(m);
     let par = parallel(rows, n_in, n_out);
@@ -127,6 +203,37 @@ pub(crate) fn conditional(
                     .for_each(row);
             }
         }
+    }
+}
+
+/// The output buffers of one pass: pre-activations (`W·v` without bias) and probabilities,
+/// both `rows × n_out`, and the index of the input's ones.
+pub(crate) struct PassBuffers<'a> {
+    /// Pre-activations, written.
+    pub(crate) pre: &'a mut [f32],
+    /// Probabilities, written.
+    pub(crate) prob: &'a mut [f32],
+    /// Scratch for the input's index lists.
+    pub(crate) index: &'a mut RowIndex,
+}
+
+/// One row of a sampling pass: (row, ((prob, state), pre)).
+type SampleRow<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a [f32]));
+
+/// Runs `f` on the `chunk`-sized blocks of `out` (with their index), in parallel if `par`.
+fn for_blocks(
+    out: &mut [f32],
+    chunk: usize,
+    par: bool,
+    f: impl Fn((usize, &mut [f32])) + Sync + Send,
+) {
+    if chunk == 0 {
+        return;
+    }
+    if par {
+        out.par_chunks_mut(chunk).enumerate().for_each(f);
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(f);
     }
 }
 

@@ -1,11 +1,10 @@
-//! After the first step, a training step holds no memory beyond its buffers: with a counting
-//! global allocator, every allocation made during a step (on any thread) is freed within it,
-//! and none is larger than a GEMM packing buffer.
+//! After the first step, a training step on 0/1 data allocates nothing, on any thread
+//! (counting global allocator), and holds no new memory.
 //!
-//! The step's own code allocates nothing; `matrixmultiply::sgemm` allocates its packing buffer
-//! on every call (one per GEMM block). Issue #3 replaces those calls in the training step with
-//! the crate's own products on preallocated buffers, and this test then tightens to zero
-//! allocations.
+//! The step's own buffers are allocated once. The only allocations left are those of
+//! `matrixmultiply::sgemm` (its packing buffer, on every call), which runs only when a pass
+//! takes the dense product: inputs that are not 0/1 (e.g. `Binarize::None`) or denser than
+//! half ones.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 #[test]
-fn training_steps_after_the_first_hold_no_new_memory() {
+fn training_steps_after_the_first_do_not_allocate() {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()

@@ -21,6 +21,7 @@
 //! Rust 1.89.
 #![deny(missing_docs)]
 
+pub mod binary;
 pub mod dispatch;
 pub mod gemm;
 pub mod rng;

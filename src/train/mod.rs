@@ -24,7 +24,7 @@ use rbm_kernels::StreamKey;
 
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional};
+use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::rng::tags;
 
 /// Hyper-parameters of CD-k / PCD-k training.
@@ -114,6 +114,8 @@ struct Workspace {
     v_pre: Vec<f32>,
     v_prob: Vec<f32>,
     vk: Vec<f32>,
+    index: RowIndex,
+    update: update::UpdateScratch,
 }
 
 impl Workspace {
@@ -129,6 +131,8 @@ impl Workspace {
             v_pre: v(),
             v_prob: v(),
             vk: v(),
+            index: RowIndex::default(),
+            update: update::UpdateScratch::default(),
         }
     }
 }
@@ -213,13 +217,18 @@ impl Trainer {
             .derive(self.steps);
         let recon_error = self.gibbs_phases(model, v0, key);
         let loss = self.loss(model, v0);
+        let ws = &mut self.ws;
+        let phases = update::Phases {
+            v0,
+            p0: &ws.h0_prob,
+            vk: &ws.vk,
+            pk: &ws.hk_prob,
+        };
         update::apply(
             model,
             &self.config,
-            v0,
-            &self.ws.h0_prob,
-            &self.ws.vk,
-            &self.ws.hk_prob,
+            &phases,
+            &mut ws.update,
             self.velocity.as_mut(),
         );
         self.steps += 1;
@@ -249,8 +258,11 @@ impl Trainer {
             Conditional::Hidden,
             v0,
             rows,
-            &mut ws.h0_pre,
-            &mut ws.h0_prob,
+            PassBuffers {
+                pre: &mut ws.h0_pre,
+                prob: &mut ws.h0_prob,
+                index: &mut ws.index,
+            },
             Some((&mut ws.h, key.derive(0))),
         );
         if self.config.pcd {
@@ -260,8 +272,11 @@ impl Trainer {
                 Conditional::Hidden,
                 chains,
                 rows,
-                &mut ws.hk_pre,
-                &mut ws.hk_prob,
+                PassBuffers {
+                    pre: &mut ws.hk_pre,
+                    prob: &mut ws.hk_prob,
+                    index: &mut ws.index,
+                },
                 Some((&mut ws.h, key.derive(1))),
             );
         }
@@ -273,8 +288,11 @@ impl Trainer {
                 Conditional::Visible,
                 &ws.h,
                 rows,
-                &mut ws.v_pre,
-                &mut ws.v_prob,
+                PassBuffers {
+                    pre: &mut ws.v_pre,
+                    prob: &mut ws.v_prob,
+                    index: &mut ws.index,
+                },
                 Some((&mut ws.vk, kv)),
             );
             if t == 1 {
@@ -287,8 +305,11 @@ impl Trainer {
                 Conditional::Hidden,
                 &ws.vk,
                 rows,
-                &mut ws.hk_pre,
-                &mut ws.hk_prob,
+                PassBuffers {
+                    pre: &mut ws.hk_pre,
+                    prob: &mut ws.hk_prob,
+                    index: &mut ws.index,
+                },
                 sample,
             );
         }

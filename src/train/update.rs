@@ -1,25 +1,30 @@
 //! The analytic CD gradient and the SGD update (PyTorch's `torch.optim.SGD` semantics).
 //!
-//! The weight gradient is two GEMMs accumulated into `W` (plain SGD) or into the momentum
-//! buffer, split over fixed blocks of hidden units (rows of `W`) that run in parallel: each
-//! block's result does not depend on the number of threads.
+//! The weight gradient `V₀ᵀP₀ − V_kᵀP_k` is accumulated in the `Wᵀ` layout (`V × H`): row `i`
+//! of `Wᵀ` changes by the sum of the rows of `P` whose visible unit `i` is 1. For 0/1 visible
+//! states that is a gather-add over the rows listed in a column index (binary product); for
+//! other values a GEMM. Work is split over fixed blocks of visible units that run in parallel,
+//! so the result does not depend on the number of threads.
 
 use rayon::prelude::*;
+use rbm_kernels::binary::{Accumulate, gather_add, transpose};
 use rbm_kernels::{Mat, MatMut, gemm};
 
 use crate::model::Rbm;
+use crate::pass::RowIndex;
 use crate::train::TrainConfig;
 
-/// Hidden units (rows of `W`) per parallel block of the weight update.
-const HIDDEN_BLOCK: usize = 16;
+/// Visible units (rows of `Wᵀ`) per parallel block of the weight update.
+const VISIBLE_BLOCK: usize = 32;
 
 /// Below this many multiply-adds the update runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
-/// SGD momentum buffers (`buf` of `torch.optim.SGD`), one per parameter.
+/// SGD momentum buffers (`buf` of `torch.optim.SGD`), one per parameter; the weights' buffer
+/// in the `Wᵀ` layout (`V × H`).
 #[derive(Clone, Debug)]
 pub(crate) struct Velocity {
-    w: Vec<f32>,
+    wt: Vec<f32>,
     v_bias: Vec<f32>,
     h_bias: Vec<f32>,
 }
@@ -27,47 +32,134 @@ pub(crate) struct Velocity {
 impl Velocity {
     pub(crate) fn new(nv: usize, nh: usize) -> Self {
         Velocity {
-            w: vec![0.0; nv * nh],
+            wt: vec![0.0; nv * nh],
             v_bias: vec![0.0; nv],
             h_bias: vec![0.0; nh],
         }
     }
 }
 
-/// Applies one SGD step for the CD gradient of a batch: `v0`, `vk` are `B × V`, `p0`, `pk`
-/// are `B × H` (hidden probabilities of the two phases).
+/// For each column `i` of a batch of 0/1 rows, the rows where it is 1, in increasing order:
+/// `rows[offsets[i]..offsets[i + 1]]`. Buffers grow to the largest batch seen, then are reused.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ColIndex {
+    offsets: Vec<u32>,
+    rows: Vec<u32>,
+    cursor: Vec<u32>,
+    index: RowIndex,
+}
+
+impl ColIndex {
+    /// Indexes the `rows × n` batch `v`; `false` (and an unusable index) if it is not 0/1 or
+    /// too dense for the binary product.
+    fn build(&mut self, v: &[f32], rows: usize, n: usize) -> bool {
+        // Sized for the densest batch up front, so that later batches never reallocate.
+        if self.rows.len() < rows * n {
+            self.rows.resize(rows * n, 0);
+        }
+        self.offsets.resize(n + 1, 0);
+        self.cursor.resize(n, 0);
+        let Some(ones) = self.index.build(v, rows, n) else {
+            return false;
+        };
+        if (ones as f64) > crate::pass::MAX_BINARY_DENSITY * (rows * n) as f64 {
+            return false;
+        }
+        self.offsets.fill(0);
+        for r in 0..rows {
+            for &i in self.index.row(r) {
+                self.offsets[i as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            self.offsets[i + 1] += self.offsets[i];
+        }
+        self.cursor.copy_from_slice(&self.offsets[..n]);
+        for r in 0..rows {
+            for &i in self.index.row(r) {
+                self.rows[self.cursor[i as usize] as usize] = r as u32;
+                self.cursor[i as usize] += 1;
+            }
+        }
+        true
+    }
+
+    fn col(&self, i: usize) -> &[u32] {
+        &self.rows[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+}
+
+/// Reusable buffers of the update: scaled hidden probabilities and the column indexes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UpdateScratch {
+    p0s: Vec<f32>,
+    pks: Vec<f32>,
+    cols0: ColIndex,
+    colsk: ColIndex,
+}
+
+/// The two phases of a CD step: visible rows `v0`, `vk` (`B × V`) and hidden probabilities
+/// `p0`, `pk` (`B × H`).
+pub(crate) struct Phases<'a> {
+    pub(crate) v0: &'a [f32],
+    pub(crate) p0: &'a [f32],
+    pub(crate) vk: &'a [f32],
+    pub(crate) pk: &'a [f32],
+}
+
+/// Applies one SGD step for the CD gradient of a batch.
 pub(crate) fn apply(
     model: &mut Rbm,
     cfg: &TrainConfig,
-    v0: &[f32],
-    p0: &[f32],
-    vk: &[f32],
-    pk: &[f32],
+    ph: &Phases<'_>,
+    scratch: &mut UpdateScratch,
     velocity: Option<&mut Velocity>,
 ) {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
-    let rows = v0.len() / nv;
+    let rows = ph.v0.len() / nv;
     let inv_b = 1.0 / rows as f32;
-    let (w, vb, hb) = model.params_mut();
-    match velocity {
+    // Plain SGD adds lr/B · (pos − neg) to θ; with momentum the buffer takes −(pos − neg)/B.
+    let a = if velocity.is_some() {
+        inv_b
+    } else {
+        cfg.lr * inv_b
+    };
+    scale_into(&mut scratch.p0s, ph.p0, a);
+    scale_into(&mut scratch.pks, ph.pk, a);
+    let sparse0 = scratch.cols0.build(ph.v0, rows, nv);
+    let sparsek = scratch.colsk.build(ph.vk, rows, nv);
+    let s = &*scratch;
+    let pos = Phase {
+        v: ph.v0,
+        ps: &s.p0s,
+        cols: sparse0.then_some(&s.cols0),
+    };
+    let neg = Phase {
+        v: ph.vk,
+        ps: &s.pks,
+        cols: sparsek.then_some(&s.colsk),
+    };
+    model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            // θ ← θ + lr · (pos − neg) / B, accumulated straight into W.
-            let a = cfg.lr * inv_b;
-            weight_products(w, nh, nv, p0, v0, pk, vk, a, 1.0);
-            bias_step(vb, v0, vk, a, |x, d| *x += d);
-            bias_step(hb, p0, pk, a, |x, d| *x += d);
+            weight_phase(wt, nh, &pos, Accumulate::Add);
+            weight_phase(wt, nh, &neg, Accumulate::Sub);
+            bias_step(vb, ph.v0, ph.vk, a, |x, d| *x += d);
+            bias_step(hb, ph.p0, ph.pk, a, |x, d| *x += d);
         }
         Some(vel) => {
             let (mu, wd, lr) = (cfg.momentum, cfg.weight_decay, cfg.lr);
             // buf ← μ·buf − (pos − neg)/B + λ·W, then W ← W − lr·buf.
-            weight_products(&mut vel.w, nh, nv, p0, v0, pk, vk, -inv_b, mu);
-            for (b, x) in vel.w.iter_mut().zip(w.iter_mut()) {
+            scale_in_place(&mut vel.wt, mu);
+            weight_phase(&mut vel.wt, nh, &pos, Accumulate::Sub);
+            weight_phase(&mut vel.wt, nh, &neg, Accumulate::Add);
+            for (b, x) in vel.wt.iter_mut().zip(wt.iter_mut()) {
                 *b += wd * *x;
                 *x -= lr * *b;
             }
-            for (buf, theta, pos, neg) in
-                [(&mut vel.v_bias, vb, v0, vk), (&mut vel.h_bias, hb, p0, pk)]
-            {
+            for (buf, theta, pos, neg) in [
+                (&mut vel.v_bias, vb, ph.v0, ph.vk),
+                (&mut vel.h_bias, hb, ph.p0, ph.pk),
+            ] {
                 bias_step(buf, pos, neg, -inv_b, |b, d| *b = mu * *b + d);
                 theta
                     .iter_mut()
@@ -75,51 +167,62 @@ pub(crate) fn apply(
                     .for_each(|(x, b)| *x -= lr * b);
             }
         }
+    });
+}
+
+/// One phase of the weight gradient: visible rows `v` (`B × V`), scaled hidden probabilities
+/// `ps` (`B × H`), and the column index of `v` when it takes the binary product.
+struct Phase<'a> {
+    v: &'a [f32],
+    ps: &'a [f32],
+    cols: Option<&'a ColIndex>,
+}
+
+/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major, in blocks of visible units.
+fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
+    let nv = c.len() / nh;
+    let rows = ph.v.len() / nv;
+    let block = |(blk, c_b): (usize, &mut [f32])| {
+        let i0 = blk * VISIBLE_BLOCK;
+        match ph.cols {
+            Some(cols) => {
+                for (di, row) in c_b.chunks_mut(nh).enumerate() {
+                    gather_add(ph.ps, nh, cols.col(i0 + di), row, mode);
+                }
+            }
+            None => {
+                let ni = c_b.len() / nh;
+                // vᵀ restricted to visible units i0..i0+ni: element (i, r) is v[r·V + i0 + i].
+                let vt = Mat::new(&ph.v[i0..], ni, rows, 1, nv);
+                let sign = if mode == Accumulate::Sub { -1.0 } else { 1.0 };
+                gemm(
+                    sign,
+                    vt,
+                    Mat::row_major(ph.ps, rows, nh),
+                    1.0,
+                    MatMut::row_major(c_b, ni, nh),
+                );
+            }
+        }
+    };
+    let chunk = VISIBLE_BLOCK * nh;
+    if rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK {
+        c.par_chunks_mut(chunk).enumerate().for_each(block);
+    } else {
+        c.chunks_mut(chunk).enumerate().for_each(block);
     }
 }
 
-/// `C ← a · (P₀ᵀV₀ − P_kᵀV_k) + β · C` for `C` = `nh × nv` row-major, in blocks of hidden
-/// units.
-#[allow(clippy::too_many_arguments)]
-fn weight_products(
-    c: &mut [f32],
-    nh: usize,
-    nv: usize,
-    p0: &[f32],
-    v0: &[f32],
-    pk: &[f32],
-    vk: &[f32],
-    a: f32,
-    beta: f32,
-) {
-    let rows = v0.len() / nv;
-    let block = |(blk, c_b): (usize, &mut [f32])| {
-        let j0 = blk * HIDDEN_BLOCK;
-        let nj = c_b.len() / nv;
-        // Pᵀ restricted to hidden units j0..j0+nj: element (j, r) is P[r·H + j0 + j].
-        let p0t = Mat::new(&p0[j0..], nj, rows, 1, nh);
-        let pkt = Mat::new(&pk[j0..], nj, rows, 1, nh);
-        gemm(
-            a,
-            p0t,
-            Mat::row_major(v0, rows, nv),
-            beta,
-            MatMut::row_major(c_b, nj, nv),
-        );
-        gemm(
-            -a,
-            pkt,
-            Mat::row_major(vk, rows, nv),
-            1.0,
-            MatMut::row_major(c_b, nj, nv),
-        );
-    };
-    if rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nh > HIDDEN_BLOCK {
-        c.par_chunks_mut(HIDDEN_BLOCK * nv)
-            .enumerate()
-            .for_each(block);
+fn scale_into(dst: &mut Vec<f32>, src: &[f32], a: f32) {
+    dst.clear();
+    dst.extend(src.iter().map(|&x| a * x));
+}
+
+fn scale_in_place(x: &mut [f32], a: f32) {
+    if a == 0.0 {
+        x.fill(0.0);
     } else {
-        c.chunks_mut(HIDDEN_BLOCK * nv).enumerate().for_each(block);
+        x.iter_mut().for_each(|v| *v *= a);
     }
 }
 
@@ -168,13 +271,49 @@ pub fn cd_gradient(model: &Rbm, v0: &[f32], vk: &[f32]) -> crate::Result<Gradien
     model.hidden_probs(v0, &mut p0)?;
     model.hidden_probs(vk, &mut pk)?;
     let a = -1.0 / rows as f32;
+    let (mut p0s, mut pks) = (Vec::new(), Vec::new());
+    scale_into(&mut p0s, &p0, a);
+    scale_into(&mut pks, &pk, a);
+    let (mut c0, mut ck) = (ColIndex::default(), ColIndex::default());
+    let pos = Phase {
+        v: v0,
+        ps: &p0s,
+        cols: c0.build(v0, rows, nv).then_some(&c0),
+    };
+    let neg = Phase {
+        v: vk,
+        ps: &pks,
+        cols: ck.build(vk, rows, nv).then_some(&ck),
+    };
+    let mut gt = vec![0.0; nv * nh];
+    weight_phase(&mut gt, nh, &pos, Accumulate::Add);
+    weight_phase(&mut gt, nh, &neg, Accumulate::Sub);
     let mut g = Gradient {
         w: vec![0.0; nh * nv],
         v_bias: vec![0.0; nv],
         h_bias: vec![0.0; nh],
     };
-    weight_products(&mut g.w, nh, nv, &p0, v0, &pk, vk, a, 0.0);
+    transpose(&gt, nh, nv, nh, &mut g.w, nv);
     bias_step(&mut g.v_bias, v0, vk, a, |x, d| *x = d);
     bias_step(&mut g.h_bias, &p0, &pk, a, |x, d| *x = d);
     Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_index_lists_rows_per_column() {
+        // 3 rows × 4 columns.
+        let v = [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+        let mut c = ColIndex::default();
+        assert!(c.build(&v, 3, 4));
+        assert_eq!(c.col(0), &[0, 2]);
+        assert_eq!(c.col(1), &[] as &[u32]);
+        assert_eq!(c.col(2), &[0, 1]);
+        assert_eq!(c.col(3), &[1, 2]);
+        assert!(!c.build(&[0.5, 0.0], 1, 2), "non-binary");
+        assert!(!c.build(&[1.0, 1.0, 1.0, 0.0], 1, 4), "too dense");
+    }
 }

@@ -1,0 +1,369 @@
+//! Binary products: `W·v` for a 0/1 vector `v` is the sum of the rows of `Wᵀ` (or of `W`) where
+//! `v` is 1. The gather-add kernel here sums selected rows of a row-major matrix into an output
+//! row, which does `nnz × n` additions instead of the dense `len(v) × n` multiply-adds.
+//!
+//! Summation order is fixed — rows in the order of `idx`, one running sum per output element —
+//! so every ISA gives bit-identical results (plain additions, no FMA, no reassociation).
+
+use crate::dispatch::{Isa, record_use};
+
+/// How a gather-add combines the sum with the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accumulate {
+    /// `out = Σ rows`.
+    Set,
+    /// `out += Σ rows` (the sum is added to `out` once, at the end).
+    Add,
+    /// `out −= Σ rows` (the sum is subtracted from `out` once, at the end).
+    Sub,
+}
+
+/// `out[j] (=, +=, −=) Σ_{i ∈ idx} m[i·ld + j]` for `j < out.len()`.
+///
+/// `m` is a row-major matrix with row stride `ld` (elements), viewed from its first selected
+/// column: pass `&m[c0..]` to work on columns `c0..c0 + out.len()`.
+///
+/// # Panics
+/// If a row `i` of `idx` does not have `out.len()` elements inside `m`
+/// (`i·ld + out.len() > m.len()`), or `out.len() > ld`.
+#[track_caller]
+pub fn gather_add(m: &[f32], ld: usize, idx: &[u32], out: &mut [f32], mode: Accumulate) {
+    gather_add_with(Isa::current(), m, ld, idx, out, mode);
+}
+
+/// [`gather_add`] on a given ISA (falls back to scalar if the CPU lacks it).
+///
+/// # Panics
+/// As [`gather_add`].
+#[track_caller]
+pub fn gather_add_with(
+    isa: Isa,
+    m: &[f32],
+    ld: usize,
+    idx: &[u32],
+    out: &mut [f32],
+    mode: Accumulate,
+) {
+    let n = out.len();
+    check_rows(m.len(), ld, idx, n);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => {
+            record_use(Isa::Avx512);
+            // SAFETY: AVX-512 F is available (checked just above); every row i of idx satisfies
+            // i·ld + n ≤ m.len() (check_rows), which is all the kernel reads, and it writes
+            // only out[..n].
+            unsafe { x86::gather_add_avx512(m.as_ptr(), ld, idx, out, mode) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma | Isa::Avx512 if Isa::Avx2Fma.is_available() => {
+            record_use(Isa::Avx2Fma);
+            // SAFETY: AVX2 is available (checked just above); reads and writes are bounded as
+            // for the AVX-512 arm (check_rows).
+            unsafe { x86::gather_add_avx2(m.as_ptr(), ld, idx, out, mode) }
+        }
+        _ => {
+            record_use(Isa::Scalar);
+            gather_add_scalar(m, ld, idx, out, mode);
+        }
+    }
+}
+
+/// The scalar reference: one running sum per output element over `idx` in order.
+pub fn gather_add_scalar(m: &[f32], ld: usize, idx: &[u32], out: &mut [f32], mode: Accumulate) {
+    let n = out.len();
+    check_rows(m.len(), ld, idx, n);
+    for (j, o) in out.iter_mut().enumerate() {
+        let mut s = 0.0f32;
+        for &i in idx {
+            s += m[i as usize * ld + j];
+        }
+        combine(o, s, mode);
+    }
+}
+
+#[inline(always)]
+fn combine(o: &mut f32, s: f32, mode: Accumulate) {
+    match mode {
+        Accumulate::Set => *o = s,
+        Accumulate::Add => *o += s,
+        Accumulate::Sub => *o -= s,
+    }
+}
+
+#[track_caller]
+fn check_rows(len: usize, ld: usize, idx: &[u32], n: usize) {
+    if n == 0 || idx.is_empty() {
+        return;
+    }
+    let max = idx.iter().copied().max().unwrap_or(0) as usize;
+    let end = max.checked_mul(ld).and_then(|s| s.checked_add(n));
+    if n > ld || end.is_none_or(|e| e > len) {
+        gather_error(len, ld, max, n);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn gather_error(len: usize, ld: usize, max: usize, n: usize) -> ! {
+    panic!("gather_add: row {max} of {n} elements with stride {ld} does not fit a matrix of {len}")
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! Column tiles of `T` vectors held in registers while the selected rows stream through.
+    //!
+    //! ```text
+    //!   out[c .. c+T·L] = acc[0..T]        acc[t] += m[i·ld + c + t·L .. +L]   for i in idx
+    //! ```
+    //! AVX-512: L = 16, T = 8 (128 columns per tile); AVX2: L = 8, T = 8 (64 columns).
+    //! The tail (fewer than T·L columns) is done one vector at a time with masked loads
+    //! (AVX-512) or a scalar loop (AVX2), each still summing rows in the order of `idx`.
+
+    use std::arch::x86_64::*;
+
+    use super::{Accumulate, combine};
+
+    /// # Safety
+    /// AVX-512 F must be available; for every `i` in `idx`, `m.add(i·ld)` must be valid for
+    /// reading `out.len()` floats.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_add_avx512(
+        m: *const f32,
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    ) {
+        const L: usize = 16;
+        const T: usize = 8;
+        let n = out.len();
+        let mut c = 0;
+        while c + T * L <= n {
+            let mut acc = [_mm512_setzero_ps(); T];
+            for &i in idx {
+                // SAFETY: row i, columns c..c + T·L ≤ n, is readable (caller's contract).
+                let row = unsafe { m.add(i as usize * ld + c) };
+                for (t, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: t·L + L ≤ T·L, inside the row segment above.
+                    *a = _mm512_add_ps(*a, unsafe { _mm512_loadu_ps(row.add(t * L)) });
+                }
+            }
+            for (t, a) in acc.iter().enumerate() {
+                let o = &mut out[c + t * L..c + t * L + L];
+                // SAFETY: `o` is 16 floats of `out`.
+                unsafe { store_combined512(o.as_mut_ptr(), *a, mode, 0xFFFF) };
+            }
+            c += T * L;
+        }
+        while c < n {
+            let w = (n - c).min(L);
+            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+            let mut acc = _mm512_setzero_ps();
+            for &i in idx {
+                // SAFETY: the masked load reads only columns c..c + w ≤ n of row i.
+                acc = _mm512_add_ps(acc, unsafe {
+                    _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld + c))
+                });
+            }
+            // SAFETY: the mask limits the access to out[c..c + w].
+            unsafe { store_combined512(out.as_mut_ptr().add(c), acc, mode, mask) };
+            c += w;
+        }
+    }
+
+    /// # Safety
+    /// AVX-512 F available; `o` valid for reading and writing the lanes set in `mask`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_combined512(o: *mut f32, s: __m512, mode: Accumulate, mask: __mmask16) {
+        // SAFETY: masked lanes only (caller's contract).
+        let old = unsafe { _mm512_maskz_loadu_ps(mask, o) };
+        let v = match mode {
+            Accumulate::Set => s,
+            Accumulate::Add => _mm512_add_ps(old, s),
+            Accumulate::Sub => _mm512_sub_ps(old, s),
+        };
+        // SAFETY: as above.
+        unsafe { _mm512_mask_storeu_ps(o, mask, v) };
+    }
+
+    /// # Safety
+    /// AVX2 must be available; for every `i` in `idx`, `m.add(i·ld)` must be valid for
+    /// reading `out.len()` floats.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn gather_add_avx2(
+        m: *const f32,
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    ) {
+        const L: usize = 8;
+        const T: usize = 8;
+        let n = out.len();
+        let mut c = 0;
+        while c + L <= n {
+            let t_here = ((n - c) / L).min(T);
+            let mut acc = [_mm256_setzero_ps(); T];
+            for &i in idx {
+                // SAFETY: row i, columns c..c + t_here·L ≤ n, is readable (caller's contract).
+                let row = unsafe { m.add(i as usize * ld + c) };
+                for (t, a) in acc.iter_mut().enumerate().take(t_here) {
+                    // SAFETY: t·L + L ≤ t_here·L, inside the row segment above.
+                    *a = _mm256_add_ps(*a, unsafe { _mm256_loadu_ps(row.add(t * L)) });
+                }
+            }
+            for (t, a) in acc.iter().enumerate().take(t_here) {
+                let o = &mut out[c + t * L..c + t * L + L];
+                // SAFETY: `o` is 8 floats of `out`.
+                let old = unsafe { _mm256_loadu_ps(o.as_ptr()) };
+                let v = match mode {
+                    Accumulate::Set => *a,
+                    Accumulate::Add => _mm256_add_ps(old, *a),
+                    Accumulate::Sub => _mm256_sub_ps(old, *a),
+                };
+                // SAFETY: as above.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+            }
+            c += t_here * L;
+        }
+        for (j, o) in out.iter_mut().enumerate().skip(c) {
+            let mut s = 0.0f32;
+            for &i in idx {
+                // SAFETY: column j < n of row i is readable (caller's contract).
+                s += unsafe { *m.add(i as usize * ld + j) };
+            }
+            combine(o, s, mode);
+        }
+    }
+}
+
+/// `dst[j·ld_dst + i] = src[i·ld_src + j]` for `i < rows`, `j < cols`: the transpose of a
+/// `rows × cols` block, tiled for the caches.
+///
+/// # Panics
+/// If either block does not fit its slice.
+#[track_caller]
+pub fn transpose(
+    src: &[f32],
+    ld_src: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld_dst: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        cols <= ld_src
+            && rows <= ld_dst
+            && (rows - 1) * ld_src + cols <= src.len()
+            && (cols - 1) * ld_dst + rows <= dst.len(),
+        "transpose: a {rows}×{cols} block does not fit (ld {ld_src} → {ld_dst})"
+    );
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * ld_dst + i] = src[i * ld_src + j];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::StreamKey;
+
+    fn matrix(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
+        let k = StreamKey::new(seed);
+        (0..rows * cols)
+            .map(|j| (k.draw(j as u64) as f32 / u32::MAX as f32 - 0.5) * 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn every_isa_matches_scalar_bit_for_bit_with_tails() {
+        let (rows, ld) = (50, 300);
+        let m = matrix(rows, ld, 1);
+        let k = StreamKey::new(2);
+        for n in (0..=67).chain([127, 128, 129, 255, 256, 257, 300]) {
+            for c0 in [0usize, 3] {
+                if c0 + n > ld {
+                    continue;
+                }
+                let idx: Vec<u32> = (0..rows as u32)
+                    .filter(|&i| k.derive(n as u64).draw(i as u64).is_multiple_of(3))
+                    .collect();
+                for mode in [Accumulate::Set, Accumulate::Add, Accumulate::Sub] {
+                    let mut want = vec![1.5f32; n + 8];
+                    gather_add_scalar(&m[c0..], ld, &idx, &mut want[4..4 + n], mode);
+                    for isa in Isa::available() {
+                        let mut got = vec![1.5f32; n + 8];
+                        got[..4].fill(f32::NAN);
+                        got[4 + n..].fill(f32::NAN);
+                        gather_add_with(isa, &m[c0..], ld, &idx, &mut got[4..4 + n], mode);
+                        assert!(
+                            got[..4].iter().chain(&got[4 + n..]).all(|x| x.is_nan()),
+                            "{isa:?} wrote outside"
+                        );
+                        let same = got[4..4 + n]
+                            .iter()
+                            .zip(&want[4..4 + n])
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{isa:?} n {n} c0 {c0} {mode:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gather_equals_dense_product_up_to_rounding() {
+        let (rows, ld) = (40, 70);
+        let m = matrix(rows, ld, 3);
+        let v: Vec<f32> = (0..rows).map(|i| (i % 3 == 1) as u8 as f32).collect();
+        let idx: Vec<u32> = (0..rows as u32).filter(|&i| v[i as usize] == 1.0).collect();
+        let mut out = vec![0.0; ld];
+        gather_add(&m, ld, &idx, &mut out, Accumulate::Set);
+        for j in 0..ld {
+            let dense: f64 = (0..rows).map(|i| v[i] as f64 * m[i * ld + j] as f64).sum();
+            assert!((out[j] as f64 - dense).abs() < 1e-5, "column {j}");
+        }
+    }
+
+    #[test]
+    fn empty_index_list_sets_zero_and_nan_propagates() {
+        let m = vec![f32::NAN; 20];
+        let mut out = vec![7.0; 10];
+        gather_add(&m, 10, &[], &mut out, Accumulate::Set);
+        assert!(out.iter().all(|&x| x == 0.0));
+        gather_add(&m, 10, &[1], &mut out, Accumulate::Add);
+        assert!(out.iter().all(|x| x.is_nan()));
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn row_past_the_end_panics() {
+        let m = vec![0.0; 20];
+        let mut out = vec![0.0; 10];
+        gather_add(&m, 10, &[2], &mut out, Accumulate::Set);
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let m = matrix(37, 53, 4);
+        let mut t = vec![0.0; 53 * 37];
+        transpose(&m, 53, 37, 53, &mut t, 37);
+        let mut back = vec![0.0; 37 * 53];
+        transpose(&t, 37, 53, 37, &mut back, 53);
+        assert_eq!(m, back);
+        assert_eq!(t[5 * 37 + 2], m[2 * 53 + 5]);
+    }
+}
