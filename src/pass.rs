@@ -12,7 +12,7 @@
 //! threads.
 
 use rayon::prelude::*;
-use rbm_kernels::binary::{Accumulate, gather_add};
+use rbm_kernels::binary::{Accumulate, Lists, gather_rows};
 use rbm_kernels::{Mat, MatMut, StreamKey, gemm, scalar};
 
 use crate::model::Rbm;
@@ -94,6 +94,15 @@ impl RowIndex {
         Some(total)
     }
 
+    /// The lists of rows `r0..r1`.
+    pub(crate) fn lists(&self, r0: usize, r1: usize) -> Lists<'_> {
+        Lists {
+            idx: &self.idx[r0 * self.n..],
+            stride: self.n,
+            nnz: &self.nnz[r0..r1],
+        }
+    }
+
     /// The indices of the ones of row `r`.
     pub(crate) fn row(&self, r: usize) -> &[u32] {
         &self.idx[r * self.n..r * self.n + self.nnz[r] as usize]
@@ -140,12 +149,13 @@ pub(crate) fn preactivation(
     let w = dir.weights(m);
     if binary {
         let index = &*index;
+        let rb = block_rows(rows, par);
         let block = |(b, pre_b): (usize, &mut [f32])| {
-            for (i, out) in pre_b.chunks_mut(n_out).enumerate() {
-                gather_add(w, n_out, index.row(b * ROW_BLOCK + i), out, Accumulate::Set);
-            }
+            let r0 = b * rb;
+            let lists = index.lists(r0, r0 + pre_b.len() / n_out);
+            gather_rows(w, n_out, n_out, lists, pre_b, n_out, Accumulate::Set);
         };
-        for_blocks(pre, ROW_BLOCK * n_out, par, block);
+        for_blocks(pre, rb * n_out, par, block);
     } else {
         let w = Mat::row_major(w, n_in, n_out);
         let block = |(b, pre_b): (usize, &mut [f32])| {
@@ -235,6 +245,19 @@ fn for_blocks(
     } else {
         out.chunks_mut(chunk).enumerate().for_each(f);
     }
+}
+
+/// Rows per parallel block of a binary product: the batch split evenly over the pool's
+/// threads (in multiples of 8), so that each task reuses every loaded tile of weights for as
+/// many rows as it can. Each row's result is independent of the blocks, so this choice does
+/// not change any result.
+pub(crate) fn block_rows(rows: usize, par: bool) -> usize {
+    if !par {
+        return rows.max(1);
+    }
+    rows.div_ceil(rayon::current_num_threads().max(1))
+        .next_multiple_of(8)
+        .max(8)
 }
 
 fn parallel(rows: usize, n_in: usize, n_out: usize) -> bool {

@@ -3,7 +3,23 @@
 use rbm::train::{TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
-fn train_in_pool(threads: usize, cfg: &TrainConfig) -> (Rbm, Vec<f64>) {
+/// A batch for step `step`: sparse 0/1 rows (about 13% ones, as MNIST) or, with `grey`,
+/// probabilities in [0, 1] (as `Binarize::None`), which take the dense products.
+fn batch(step: u64, rows: usize, nv: usize, grey: bool) -> Vec<f32> {
+    let key = StreamKey::new(77).derive(step);
+    (0..rows * nv)
+        .map(|j| {
+            let u = key.draw(j as u64);
+            if grey {
+                (u >> 8) as f32 / 16_777_216.0
+            } else {
+                (u < u32::MAX / 8) as u8 as f32
+            }
+        })
+        .collect()
+}
+
+fn train_in_pool(threads: usize, cfg: &TrainConfig, grey: bool) -> (Rbm, Vec<f64>) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -12,14 +28,10 @@ fn train_in_pool(threads: usize, cfg: &TrainConfig) -> (Rbm, Vec<f64>) {
         let (nv, nh) = (784, 120);
         let mut model = Rbm::new(nv, nh, 1).unwrap();
         let mut trainer = Trainer::new(&model, cfg.clone()).unwrap();
-        let key = StreamKey::new(77);
         let mut losses = Vec::new();
         for step in 0..12u64 {
-            // Sparse binary rows, about 13% ones as MNIST.
-            let batch: Vec<f32> = (0..cfg.batch_size * nv)
-                .map(|j| (key.derive(step).draw(j as u64) < u32::MAX / 8) as u8 as f32)
-                .collect();
-            losses.push(trainer.step(&mut model, &batch).unwrap().loss);
+            let b = batch(step, cfg.batch_size, nv, grey);
+            losses.push(trainer.step(&mut model, &b).unwrap().loss);
         }
         (model, losses)
     })
@@ -45,10 +57,10 @@ fn one_two_and_eight_threads_give_identical_models() {
             seed: 6,
         },
     ];
-    for cfg in &configs {
-        let (m1, l1) = train_in_pool(1, cfg);
-        let (m2, l2) = train_in_pool(2, cfg);
-        let (m8, l8) = train_in_pool(8, cfg);
+    for (cfg, grey) in configs.iter().flat_map(|c| [(c, false), (c, true)]) {
+        let (m1, l1) = train_in_pool(1, cfg, grey);
+        let (m2, l2) = train_in_pool(2, cfg, grey);
+        let (m8, l8) = train_in_pool(8, cfg, grey);
         assert_ne!(
             m1,
             Rbm::new(784, 120, 1).unwrap(),

@@ -173,6 +173,105 @@ mod x86 {
         }
     }
 
+    /// Rows gathered together per group (independent accumulators in flight).
+    const GROUP: usize = 8;
+
+    /// # Safety
+    /// AVX-512 F must be available; every row named by every list must have `n` readable
+    /// floats at `m.add(i·ld)`; for each list row `r`, `out[r·ld_out .. r·ld_out + n]` must be
+    /// in bounds.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gather_rows_avx512(
+        m: *const f32,
+        ld: usize,
+        n: usize,
+        lists: &super::Lists<'_>,
+        out: &mut [f32],
+        ld_out: usize,
+        mode: Accumulate,
+    ) {
+        const L: usize = 16;
+        let rows = lists.rows();
+        let mut c = 0;
+        while c < n {
+            let w = (n - c).min(L);
+            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+            let mut r = 0;
+            while r + GROUP <= rows {
+                // SAFETY: as this function's contract, for rows r..r + GROUP, columns c..c + w.
+                unsafe {
+                    group::<GROUP>(
+                        m.add(c),
+                        ld,
+                        lists,
+                        r,
+                        out.as_mut_ptr().add(c),
+                        ld_out,
+                        mode,
+                        mask,
+                    )
+                };
+                r += GROUP;
+            }
+            while r < rows {
+                // SAFETY: as above, for row r alone.
+                unsafe {
+                    group::<1>(
+                        m.add(c),
+                        ld,
+                        lists,
+                        r,
+                        out.as_mut_ptr().add(c),
+                        ld_out,
+                        mode,
+                        mask,
+                    )
+                };
+                r += 1;
+            }
+            c += w;
+        }
+    }
+
+    /// Rows `r0..r0 + G` of one column tile: `G` running sums, each over its own list in order.
+    ///
+    /// # Safety
+    /// As [`gather_rows_avx512`], for the masked lanes of the tile starting at `m` and `out`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn group<const G: usize>(
+        m: *const f32,
+        ld: usize,
+        lists: &super::Lists<'_>,
+        r0: usize,
+        out: *mut f32,
+        ld_out: usize,
+        mode: Accumulate,
+        mask: __mmask16,
+    ) {
+        let l: [&[u32]; G] = std::array::from_fn(|g| lists.row(r0 + g));
+        let common = l.iter().map(|x| x.len()).min().unwrap_or(0);
+        let mut acc = [_mm512_setzero_ps(); G];
+        for t in 0..common {
+            for g in 0..G {
+                // SAFETY: row l[g][t] of m has the tile's masked lanes readable (contract).
+                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(l[g][t] as usize * ld)) };
+                acc[g] = _mm512_add_ps(acc[g], v);
+            }
+        }
+        for g in 0..G {
+            for &i in &l[g][common..] {
+                // SAFETY: as above.
+                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld)) };
+                acc[g] = _mm512_add_ps(acc[g], v);
+            }
+            // SAFETY: output row r0 + g, the tile's masked lanes, is in bounds (contract).
+            unsafe { store_combined512(out.add((r0 + g) * ld_out), acc[g], mode, mask) };
+        }
+    }
+
     /// # Safety
     /// AVX-512 F available; `o` valid for reading and writing the lanes set in `mask`.
     #[inline]
@@ -236,6 +335,103 @@ mod x86 {
                 s += unsafe { *m.add(i as usize * ld + j) };
             }
             combine(o, s, mode);
+        }
+    }
+}
+
+/// The index lists of a batch of 0/1 rows: row `r`'s list is
+/// `idx[r·stride .. r·stride + nnz[r]]` (row indices into the matrix being gathered).
+#[derive(Clone, Copy, Debug)]
+pub struct Lists<'a> {
+    /// The lists, one every `stride` entries.
+    pub idx: &'a [u32],
+    /// Distance between the starts of consecutive lists.
+    pub stride: usize,
+    /// The length of each list; `nnz.len()` is the number of rows.
+    pub nnz: &'a [u32],
+}
+
+impl<'a> Lists<'a> {
+    /// Row `r`'s list.
+    ///
+    /// # Panics
+    /// If `r` or the list is out of range.
+    #[inline]
+    pub fn row(&self, r: usize) -> &'a [u32] {
+        let start = r * self.stride;
+        &self.idx[start..start + self.nnz[r] as usize]
+    }
+
+    /// The number of rows.
+    pub fn rows(&self) -> usize {
+        self.nnz.len()
+    }
+}
+
+/// For every row `r` of `lists`: `out[r·ld_out + j] (=, +=, −=) Σ_{i ∈ list r} m[i·ld + j]`
+/// for `j < n` — [`gather_add`] for a whole block of rows at once.
+///
+/// The SIMD versions work on column tiles of one vector, outermost, and on groups of rows
+/// inside, so that a tile of `m` (`rows(m) × 16` floats) is loaded into L1 once and reused by
+/// all the block's rows; each row still sums its list in order, so the result equals
+/// [`gather_add`] row by row, bit for bit, on every ISA.
+///
+/// # Panics
+/// If a list names a row of `m` that does not hold `n` elements, `n > ld`, or `out` does not
+/// hold `rows × ld_out` elements with `n ≤ ld_out`.
+#[track_caller]
+pub fn gather_rows(
+    m: &[f32],
+    ld: usize,
+    n: usize,
+    lists: Lists<'_>,
+    out: &mut [f32],
+    ld_out: usize,
+    mode: Accumulate,
+) {
+    gather_rows_with(Isa::current(), m, ld, n, lists, out, ld_out, mode);
+}
+
+/// [`gather_rows`] on a given ISA (falls back to scalar if the CPU lacks it).
+///
+/// # Panics
+/// As [`gather_rows`].
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn gather_rows_with(
+    isa: Isa,
+    m: &[f32],
+    ld: usize,
+    n: usize,
+    lists: Lists<'_>,
+    out: &mut [f32],
+    ld_out: usize,
+    mode: Accumulate,
+) {
+    let rows = lists.rows();
+    assert!(
+        n <= ld_out && (rows == 0 || (rows - 1) * ld_out + n <= out.len()),
+        "gather_rows: {rows} rows of {n} (stride {ld_out}) do not fit an output of {}",
+        out.len()
+    );
+    for r in 0..rows {
+        check_rows(m.len(), ld, lists.row(r), n);
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => {
+            record_use(Isa::Avx512);
+            // SAFETY: AVX-512 F is available (checked just above); every list's rows hold n
+            // elements inside m (check_rows on each list) and the output rows r·ld_out + n fit
+            // `out` (asserted above), which is all the kernel touches.
+            unsafe { x86::gather_rows_avx512(m.as_ptr(), ld, n, &lists, out, ld_out, mode) }
+        }
+        _ => {
+            // AVX2 and scalar: row by row (bit-identical by construction).
+            for r in 0..rows {
+                let o = &mut out[r * ld_out..r * ld_out + n];
+                gather_add_with(isa, m, ld, lists.row(r), o, mode);
+            }
         }
     }
 }
@@ -318,6 +514,54 @@ mod tests {
                             .zip(&want[4..4 + n])
                             .all(|(a, b)| a.to_bits() == b.to_bits());
                         assert!(same, "{isa:?} n {n} c0 {c0} {mode:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gather_rows_equals_gather_add_row_by_row_on_every_isa() {
+        let (mrows, ld) = (60, 90);
+        let m = matrix(mrows, ld, 5);
+        let k = StreamKey::new(6);
+        for rows in [0usize, 1, 7, 8, 9, 17, 33] {
+            let stride = mrows;
+            let mut idx = vec![0u32; rows * stride];
+            let mut nnz = vec![0u32; rows];
+            for r in 0..rows {
+                let list: Vec<u32> = (0..mrows as u32)
+                    .filter(|&i| k.derive(r as u64).draw(i as u64) % 4 == 0)
+                    .collect();
+                idx[r * stride..r * stride + list.len()].copy_from_slice(&list);
+                nnz[r] = list.len() as u32;
+            }
+            let lists = Lists {
+                idx: &idx,
+                stride,
+                nnz: &nnz,
+            };
+            for n in [0usize, 1, 15, 16, 17, 40, 90] {
+                for mode in [Accumulate::Set, Accumulate::Add, Accumulate::Sub] {
+                    let ld_out = n + 3;
+                    let mut want = vec![2.0f32; rows * ld_out];
+                    for r in 0..rows {
+                        gather_add_scalar(
+                            &m,
+                            ld,
+                            lists.row(r),
+                            &mut want[r * ld_out..r * ld_out + n],
+                            mode,
+                        );
+                    }
+                    for isa in Isa::available() {
+                        let mut got = vec![2.0f32; rows * ld_out];
+                        gather_rows_with(isa, &m, ld, n, lists, &mut got, ld_out, mode);
+                        let same = got
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{isa:?} rows {rows} n {n} {mode:?}");
                     }
                 }
             }

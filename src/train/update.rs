@@ -7,7 +7,7 @@
 //! so the result does not depend on the number of threads.
 
 use rayon::prelude::*;
-use rbm_kernels::binary::{Accumulate, gather_add, transpose};
+use rbm_kernels::binary::{Accumulate, Lists, gather_rows, transpose};
 use rbm_kernels::{Mat, MatMut, gemm};
 
 use crate::model::Rbm;
@@ -40,12 +40,13 @@ impl Velocity {
 }
 
 /// For each column `i` of a batch of 0/1 rows, the rows where it is 1, in increasing order:
-/// `rows[offsets[i]..offsets[i + 1]]`. Buffers grow to the largest batch seen, then are reused.
+/// `rows[i·B .. i·B + nnz[i]]` for a batch of `B` rows. Buffers grow to the largest batch seen,
+/// then are reused.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ColIndex {
-    offsets: Vec<u32>,
     rows: Vec<u32>,
-    cursor: Vec<u32>,
+    nnz: Vec<u32>,
+    stride: usize,
     index: RowIndex,
 }
 
@@ -57,35 +58,37 @@ impl ColIndex {
         if self.rows.len() < rows * n {
             self.rows.resize(rows * n, 0);
         }
-        self.offsets.resize(n + 1, 0);
-        self.cursor.resize(n, 0);
+        self.nnz.resize(n, 0);
         let Some(ones) = self.index.build(v, rows, n) else {
             return false;
         };
         if (ones as f64) > crate::pass::MAX_BINARY_DENSITY * (rows * n) as f64 {
             return false;
         }
-        self.offsets.fill(0);
+        self.stride = rows;
+        self.nnz.fill(0);
         for r in 0..rows {
             for &i in self.index.row(r) {
-                self.offsets[i as usize + 1] += 1;
-            }
-        }
-        for i in 0..n {
-            self.offsets[i + 1] += self.offsets[i];
-        }
-        self.cursor.copy_from_slice(&self.offsets[..n]);
-        for r in 0..rows {
-            for &i in self.index.row(r) {
-                self.rows[self.cursor[i as usize] as usize] = r as u32;
-                self.cursor[i as usize] += 1;
+                let i = i as usize;
+                self.rows[i * rows + self.nnz[i] as usize] = r as u32;
+                self.nnz[i] += 1;
             }
         }
         true
     }
 
+    /// The lists of columns `i0..i1`.
+    fn lists(&self, i0: usize, i1: usize) -> Lists<'_> {
+        Lists {
+            idx: &self.rows[i0 * self.stride..],
+            stride: self.stride,
+            nnz: &self.nnz[i0..i1],
+        }
+    }
+
+    #[cfg(test)]
     fn col(&self, i: usize) -> &[u32] {
-        &self.rows[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+        self.lists(i, i + 1).row(0)
     }
 }
 
@@ -182,13 +185,18 @@ struct Phase<'a> {
 fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     let nv = c.len() / nh;
     let rows = ph.v.len() / nv;
+    let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
+    let vb = if ph.cols.is_some() {
+        crate::pass::block_rows(nv, par)
+    } else {
+        VISIBLE_BLOCK
+    };
     let block = |(blk, c_b): (usize, &mut [f32])| {
-        let i0 = blk * VISIBLE_BLOCK;
+        let i0 = blk * vb;
         match ph.cols {
             Some(cols) => {
-                for (di, row) in c_b.chunks_mut(nh).enumerate() {
-                    gather_add(ph.ps, nh, cols.col(i0 + di), row, mode);
-                }
+                let lists = cols.lists(i0, i0 + c_b.len() / nh);
+                gather_rows(ph.ps, nh, nh, lists, c_b, nh, mode);
             }
             None => {
                 let ni = c_b.len() / nh;
@@ -205,8 +213,8 @@ fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
             }
         }
     };
-    let chunk = VISIBLE_BLOCK * nh;
-    if rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK {
+    let chunk = vb * nh;
+    if par {
         c.par_chunks_mut(chunk).enumerate().for_each(block);
     } else {
         c.chunks_mut(chunk).enumerate().for_each(block);
