@@ -23,6 +23,58 @@ pub enum Command {
     Gates(GatesArgs),
     /// Train an RBM on an IDX dataset (MNIST, Fashion-MNIST) by CD-k or PCD-k.
     Train(TrainArgs),
+    /// Measure training and sampling throughput on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `rbm bench train|sample`.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// CD-k training steps on MNIST rows: rows/s and dense-equivalent GFLOP/s.
+    Train(BenchTrainArgs),
+    /// Gibbs steps from noise (the notebook's generation figure): chain-steps/s.
+    Sample(BenchSampleArgs),
+}
+
+/// `rbm bench train`.
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Gibbs steps of CD-k.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Hidden units.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: u32,
+    /// MNIST folder (default: found by name; synthetic rows without one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Seconds to measure (after up to 1 s of warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rbm bench sample`.
+#[derive(Args, Debug)]
+pub struct BenchSampleArgs {
+    /// Chains run side by side.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chains: u32,
+    /// Hidden units.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: u32,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rbm gates`.

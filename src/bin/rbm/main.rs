@@ -1,6 +1,7 @@
 //! `rbm`: train, sample and inspect Restricted Boltzmann Machines from the command line.
 
 mod args;
+mod bench;
 mod gates;
 mod output;
 mod train;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{BenchCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gates(a) => gates::run(&a),
         Command::Train(a) => train::run(&a),
+        Command::Bench(BenchCommand::Train(a)) => bench::train(&a),
+        Command::Bench(BenchCommand::Sample(a)) => bench::sample(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
