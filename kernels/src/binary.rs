@@ -254,6 +254,7 @@ mod x86 {
         let l: [&[u32]; G] = std::array::from_fn(|g| lists.row(r0 + g));
         let common = l.iter().map(|x| x.len()).min().unwrap_or(0);
         let mut acc = [_mm512_setzero_ps(); G];
+        #[allow(clippy::needless_range_loop)] // t walks the G lists in lockstep
         for t in 0..common {
             for g in 0..G {
                 // SAFETY: row l[g][t] of m has the tile's masked lanes readable (contract).
@@ -531,7 +532,7 @@ mod tests {
             let mut nnz = vec![0u32; rows];
             for r in 0..rows {
                 let list: Vec<u32> = (0..mrows as u32)
-                    .filter(|&i| k.derive(r as u64).draw(i as u64) % 4 == 0)
+                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(4))
                     .collect();
                 idx[r * stride..r * stride + list.len()].copy_from_slice(&list);
                 nnz[r] = list.len() as u32;
