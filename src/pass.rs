@@ -12,7 +12,7 @@
 //! threads.
 
 use rayon::prelude::*;
-use rbm_kernels::binary::{Accumulate, Lists, gather_rows};
+use rbm_kernels::binary::{Accumulate, Lists, binary_indices, gather_rows};
 use rbm_kernels::{Mat, MatMut, StreamKey, gemm, scalar};
 
 use crate::model::Rbm;
@@ -107,21 +107,6 @@ impl RowIndex {
     pub(crate) fn row(&self, r: usize) -> &[u32] {
         &self.idx[r * self.n..r * self.n + self.nnz[r] as usize]
     }
-}
-
-/// Writes the indices of the ones of `x` to `out` and returns their count, or `None` if a value
-/// is neither 0 nor 1.
-fn binary_indices(x: &[f32], out: &mut [u32]) -> Option<usize> {
-    let mut c = 0;
-    for (j, &v) in x.iter().enumerate() {
-        if v == 1.0 {
-            out[c] = j as u32;
-            c += 1;
-        } else if v != 0.0 {
-            return None;
-        }
-    }
-    Some(c)
 }
 
 /// Whether `ones` ones in `rows × n` values are sparse enough for the binary product.

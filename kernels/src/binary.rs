@@ -173,6 +173,37 @@ mod x86 {
         }
     }
 
+    /// # Safety
+    /// AVX-512 F must be available; `out.len() >= x.len()` and `x.len() <= u32::MAX`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn binary_indices_avx512(x: &[f32], out: &mut [u32]) -> Option<usize> {
+        const L: usize = 16;
+        let n = x.len();
+        let (one, zero) = (_mm512_set1_ps(1.0), _mm512_setzero_ps());
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let (mut c, mut count) = (0, 0usize);
+        while c < n {
+            let w = (n - c).min(L);
+            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+            // SAFETY: the masked load reads x[c..c + w] only.
+            let v = unsafe { _mm512_maskz_loadu_ps(mask, x.as_ptr().add(c)) };
+            let ones = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(mask, v, one);
+            let zeros = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(mask, v, zero);
+            if ones | zeros != mask {
+                return None;
+            }
+            let idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(c as i32));
+            // SAFETY: writes popcount(ones) ≤ w entries at out[count..], and count + w ≤ c + w
+            // ≤ n ≤ out.len().
+            unsafe {
+                _mm512_mask_compressstoreu_epi32(out.as_mut_ptr().add(count).cast(), ones, idx)
+            };
+            count += ones.count_ones() as usize;
+            c += w;
+        }
+        Some(count)
+    }
+
     /// Rows gathered together per group (independent accumulators in flight).
     const GROUP: usize = 8;
 
@@ -437,6 +468,62 @@ pub fn gather_rows_with(
     }
 }
 
+/// Writes the indices `j` with `x[j] == 1.0` to `out`, in increasing order, and returns their
+/// count; `None` as soon as a value is neither 0 nor 1 (`out` then holds garbage). `-0.0`
+/// counts as 0. This is the index list a binary product gathers over.
+///
+/// # Panics
+/// If `out` is shorter than `x`.
+#[track_caller]
+pub fn binary_indices(x: &[f32], out: &mut [u32]) -> Option<usize> {
+    binary_indices_with(Isa::current(), x, out)
+}
+
+/// [`binary_indices`] on a given ISA (falls back to scalar if the CPU lacks it).
+///
+/// # Panics
+/// As [`binary_indices`].
+#[track_caller]
+pub fn binary_indices_with(isa: Isa, x: &[f32], out: &mut [u32]) -> Option<usize> {
+    assert!(
+        out.len() >= x.len(),
+        "binary_indices: output of {} for {} values",
+        out.len(),
+        x.len()
+    );
+    assert!(
+        x.len() <= u32::MAX as usize,
+        "binary_indices: more than 2^32 values"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => {
+            record_use(Isa::Avx512);
+            // SAFETY: AVX-512 F is available (checked just above); the kernel reads x[..len]
+            // and writes at most x.len() entries of out, which is at least that long (asserted).
+            unsafe { x86::binary_indices_avx512(x, out) }
+        }
+        _ => {
+            record_use(Isa::Scalar);
+            binary_indices_scalar(x, out)
+        }
+    }
+}
+
+/// The scalar reference of [`binary_indices`].
+pub fn binary_indices_scalar(x: &[f32], out: &mut [u32]) -> Option<usize> {
+    let mut c = 0;
+    for (j, &v) in x.iter().enumerate() {
+        if v == 1.0 {
+            out[c] = j as u32;
+            c += 1;
+        } else if v != 0.0 {
+            return None;
+        }
+    }
+    Some(c)
+}
+
 /// `dst[j·ld_dst + i] = src[i·ld_src + j]` for `i < rows`, `j < cols`: the transpose of a
 /// `rows × cols` block, tiled for the caches.
 ///
@@ -565,6 +652,55 @@ mod tests {
                         assert!(same, "{isa:?} rows {rows} n {n} {mode:?}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn binary_indices_match_scalar_on_every_isa() {
+        let k = StreamKey::new(8);
+        for n in (0..=67).chain([127, 128, 129, 784, 1000]) {
+            let x: Vec<f32> = (0..n)
+                .map(|j| (k.derive(n as u64).draw(j as u64) % 5 == 0) as u8 as f32)
+                .collect();
+            let mut want = vec![u32::MAX; n + 4];
+            let count = binary_indices_scalar(&x, &mut want).unwrap();
+            assert_eq!(count, x.iter().filter(|&&v| v == 1.0).count());
+            for isa in Isa::available() {
+                let mut got = vec![u32::MAX; n + 4];
+                assert_eq!(
+                    binary_indices_with(isa, &x, &mut got),
+                    Some(count),
+                    "{isa:?} n {n}"
+                );
+                assert_eq!(&got[..count], &want[..count], "{isa:?} n {n}");
+                assert!(
+                    got[n..].iter().all(|&v| v == u32::MAX),
+                    "{isa:?} wrote past n"
+                );
+                // Any value other than 0 or 1 anywhere (including the tail) is refused.
+                for bad in [0.5f32, f32::NAN, 2.0, f32::INFINITY] {
+                    if n > 0 {
+                        let mut y = x.clone();
+                        y[n - 1] = bad;
+                        assert_eq!(
+                            binary_indices_with(isa, &y, &mut got),
+                            None,
+                            "{isa:?} n {n} {bad}"
+                        );
+                    }
+                }
+                let mut y = x.clone();
+                y.iter_mut().for_each(|v| {
+                    if *v == 0.0 {
+                        *v = -0.0
+                    }
+                });
+                assert_eq!(
+                    binary_indices_with(isa, &y, &mut got),
+                    Some(count),
+                    "-0.0 is 0"
+                );
             }
         }
     }
