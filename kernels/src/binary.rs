@@ -661,7 +661,7 @@ mod tests {
         let k = StreamKey::new(8);
         for n in (0..=67).chain([127, 128, 129, 784, 1000]) {
             let x: Vec<f32> = (0..n)
-                .map(|j| (k.derive(n as u64).draw(j as u64) % 5 == 0) as u8 as f32)
+                .map(|j| k.derive(n as u64).draw(j as u64).is_multiple_of(5) as u8 as f32)
                 .collect();
             let mut want = vec![u32::MAX; n + 4];
             let count = binary_indices_scalar(&x, &mut want).unwrap();
