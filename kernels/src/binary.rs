@@ -282,14 +282,18 @@ mod x86 {
         mode: Accumulate,
         mask: __mmask16,
     ) {
-        let l: [&[u32]; G] = std::array::from_fn(|g| lists.row(r0 + g));
+        let mut l: [&[u32]; G] = [&[]; G];
+        for (g, list) in l.iter_mut().enumerate() {
+            *list = lists.row(r0 + g);
+        }
         let common = l.iter().map(|x| x.len()).min().unwrap_or(0);
         let mut acc = [_mm512_setzero_ps(); G];
-        #[allow(clippy::needless_range_loop)] // t walks the G lists in lockstep
         for t in 0..common {
             for g in 0..G {
-                // SAFETY: row l[g][t] of m has the tile's masked lanes readable (contract).
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(l[g][t] as usize * ld)) };
+                // SAFETY: t < common ≤ l[g].len().
+                let i = unsafe { *l[g].get_unchecked(t) } as usize;
+                // SAFETY: row i of m has the tile's masked lanes readable (contract).
+                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld)) };
                 acc[g] = _mm512_add_ps(acc[g], v);
             }
         }
