@@ -5,6 +5,8 @@
 use rbm_kernels::StreamKey;
 use rbm_kernels::rng::bernoulli;
 
+use super::font::label_rows;
+use super::grid::{GreyImage, GridLayout, make_grid};
 use crate::error::{Error, Result};
 use crate::gibbs::Gibbs;
 use crate::model::Rbm;
@@ -133,6 +135,37 @@ pub fn snapshots(
         out.push(chains.visible_probs().to_vec());
     }
     Ok(out)
+}
+
+/// The figure of [`snapshots`]: one grid row per snapshot (its `B` chains side by side, each
+/// a `height × width` tile, laid out as [`make_grid`] does with `B` per row), each row labelled
+/// on the left with its step count from `steps` in a 3 × 5 digit font at scale 2.
+///
+/// # Errors
+/// [`Error::Shape`] if the snapshots are empty, differ in length, are not whole images, or
+/// `steps` does not have one count per snapshot.
+pub fn snapshot_grid(
+    snapshots: &[Vec<f32>],
+    steps: &[usize],
+    height: usize,
+    width: usize,
+) -> Result<GreyImage> {
+    let first = snapshots.first().map_or(0, Vec::len);
+    if snapshots.len() != steps.len() || snapshots.iter().any(|s| s.len() != first) {
+        return Err(Error::Shape(format!(
+            "{} snapshots of equal size and {} step counts needed",
+            snapshots.len(),
+            steps.len()
+        )));
+    }
+    let chains = first / (height * width).max(1);
+    let layout = GridLayout {
+        per_row: chains.max(1),
+        ..GridLayout::default()
+    };
+    let grid = make_grid(&snapshots.concat(), height, width, layout)?;
+    let labels: Vec<String> = steps.iter().map(usize::to_string).collect();
+    Ok(label_rows(&grid, height, layout.padding, &labels, 2))
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ pub fn loss_svg(history: &[EpochStats], title: &str) -> Result<String> {
                 .map_err(|e| fail(e.to_string()))?;
             chart
                 .configure_mesh()
+                .light_line_style(TRANSPARENT)
                 .x_desc("epoch")
                 .y_desc(y_desc)
                 .x_labels(history.len().min(10) + 1)
@@ -125,6 +126,7 @@ pub fn traces_svg(traces: &Traces, k: usize, title: &str, y_desc: &str) -> Resul
             .map_err(|e| fail(e.to_string()))?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("Gibbs step")
             .y_desc(y_desc)
             .draw()

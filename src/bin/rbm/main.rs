@@ -1,8 +1,10 @@
 //! `rbm`: train, sample and inspect Restricted Boltzmann Machines from the command line.
 
 mod args;
+mod figures;
 mod gates;
 mod output;
+mod sample;
 mod train;
 
 use std::process::ExitCode;
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gates(a) => gates::run(&a),
         Command::Train(a) => train::run(&a),
+        Command::Sample(a) => sample::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
