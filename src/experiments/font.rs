@@ -112,6 +112,6 @@ mod tests {
         let grid = GreyImage::new(32, 2 * 30 + 2, 0);
         let out = label_rows(&grid, 28, 2, &["1".into(), "100".into()], 2);
         assert_eq!(out.width(), 32 + text_width("100", 2) + 4);
-        assert!(out.pixels().iter().any(|&p| p == 255));
+        assert!(out.pixels().contains(&255));
     }
 }

@@ -20,6 +20,9 @@ fn figure_error(what: &str) -> impl Fn(String) -> Error + '_ {
     }
 }
 
+/// One quantity of an epoch.
+type Metric = fn(&EpochStats) -> f64;
+
 /// `(lo, hi)` of `values`, widened by 5 % (and to a unit range around a constant).
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
@@ -54,7 +57,7 @@ pub fn loss_svg(history: &[EpochStats], title: &str) -> Result<String> {
             .map_err(|e| fail(e.to_string()))?;
         let (left, right) = root.split_horizontally(480);
         let n = history.len() as f64;
-        let panels: [(_, &str, &str, fn(&EpochStats) -> f64, RGBColor); 2] = [
+        let panels: [(_, &str, &str, Metric, RGBColor); 2] = [
             (
                 left,
                 "Loss: mean F(v₀) − F(v_k)",
@@ -129,6 +132,8 @@ pub fn traces_svg(traces: &Traces, k: usize, title: &str, y_desc: &str) -> Resul
             .light_line_style(TRANSPARENT)
             .x_desc("Gibbs step")
             .y_desc(y_desc)
+            .x_labels((last as usize).min(10) + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
         let style = CHAIN_COLOR.mix(0.25).stroke_width(1);
@@ -150,8 +155,8 @@ pub fn traces_svg(traces: &Traces, k: usize, title: &str, y_desc: &str) -> Resul
         chart
             .draw_series(DashedLineSeries::new(
                 [(kx, -0.02), (kx, 1.02)],
-                6,
-                4,
+                8,
+                8,
                 K_COLOR.stroke_width(2),
             ))
             .map_err(|e| fail(e.to_string()))?;
