@@ -5,7 +5,7 @@
 //! torchvision's `make_grid` does ([`grid`]), a digit font to label them ([`font`]), the
 //! notebook's generation from noise ([`generation`]) and the logic-gate traces
 //! ([`gates_analysis`]; its SVD-against-PCA cosines need the `linalg` feature). Files need the
-//! `cli` feature: PNG encoding ([`png`](crate::experiments::png)) and SVG plots ([`plots`]).
+//! `cli` feature: PNG encoding ([`png`]) and SVG plots ([`plots`]).
 
 pub mod font;
 pub mod gates_analysis;

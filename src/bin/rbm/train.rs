@@ -87,6 +87,13 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     let wall = Instant::now();
     let plan = plan(a);
     plan.train.validate()?;
+    if let Some(steps) = &a.sample_steps
+        && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
+    {
+        return Err(Error::Config(format!(
+            "sample steps must be an ascending list, got {steps:?}"
+        )));
+    }
     let dir = data_dir(a)?;
     let ds = data::open_split(&dir, Split::Train)?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
