@@ -54,6 +54,14 @@ pub enum Error {
     /// Buffers or data do not have the sizes the model needs.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A figure (an image or a plot) could not be drawn or encoded.
+    #[error("cannot make figure {what}: {reason}")]
+    Figure {
+        /// The figure, usually its file name.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Training produced a non-finite parameter or loss.
     #[error("training diverged at epoch {epoch}, step {step}: {what}")]
     Diverged {

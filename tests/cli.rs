@@ -97,6 +97,8 @@ fn train_writes_a_loadable_model_and_metrics() {
         "5",
         "--batch",
         "20",
+        "--sample-steps",
+        "1,2",
         "--out",
         out_dir.to_str().unwrap(),
         "--json",
@@ -156,4 +158,230 @@ fn bad_files_and_arguments_give_one_line_errors() {
     assert!(!out.status.success());
     let out = rbm(&["gates", "--lr", "nan"]);
     assert_one_line_error(&out, "learning rate");
+}
+
+/// Width, height and grey pixels of a PNG file (which must be 8-bit grey-scale).
+fn read_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+fn parse_svg_file(path: &std::path::Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap();
+    roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    svg
+}
+
+/// Width of the left margin of a snapshot figure whose widest label has `digits` digits.
+fn label_margin(digits: usize) -> usize {
+    digits * 8 - 2 + 4
+}
+
+#[test]
+fn train_writes_every_figure_and_sample_generates_and_inpaints() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let dir = TempDir::new("cli-figures");
+    let run = dir.path().join("run");
+    let mnist = data.join("mnist");
+    let out = rbm(&[
+        "train",
+        "--data",
+        mnist.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--batches-per-epoch",
+        "5",
+        "--batch",
+        "20",
+        "--sample-steps",
+        "1,2,5",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "model.safetensors",
+        "metrics.csv",
+        "loss.svg",
+        "inputs.png",
+        "reconstructions.png",
+        "samples.png",
+        "filters.png",
+        "run.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // 20 rows of the last batch: 8 per row, 3 rows of 28 + 2 padding, plus 2.
+    let (w, h, inputs) = read_png(&run.join("inputs.png"));
+    assert_eq!((w, h), (8 * 30 + 2, 3 * 30 + 2));
+    assert!(inputs.iter().all(|&p| p == 0 || p == 255), "binary inputs");
+    assert_eq!(read_png(&run.join("reconstructions.png")).0, w);
+    // 16 filters: 4 per row.
+    let (w, h, _) = read_png(&run.join("filters.png"));
+    assert_eq!((w, h), (4 * 30 + 2, 4 * 30 + 2));
+    // 8 chains, rows after 1, 2, 5 steps, labels of one digit.
+    let (w, h, _) = read_png(&run.join("samples.png"));
+    assert_eq!((w, h), (label_margin(1) + 8 * 30 + 2, 3 * 30 + 2));
+    let svg = parse_svg_file(&run.join("loss.svg"));
+    assert!(svg.contains("epoch") && svg.contains("Reconstruction error"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["seed"], 0);
+    assert_eq!(json["config"]["plan"]["hidden"], 16);
+    assert!(["scalar", "avx2", "avx512"].contains(&json["isa"].as_str().unwrap()));
+    assert!(json["wall_seconds"].as_f64().unwrap() > 0.0);
+    assert!(json["final"]["loss"].is_f64() && json["final"]["recon_error"].is_f64());
+    assert_eq!(json["rbm_version"], env!("CARGO_PKG_VERSION"));
+
+    // Generation from noise with the defaults but fewer steps.
+    let model = run.join("model.safetensors");
+    let noise = dir.path().join("noise.png");
+    let out = rbm(&[
+        "sample",
+        "--model",
+        model.to_str().unwrap(),
+        "--chains",
+        "4",
+        "--steps",
+        "1,3,20",
+        "--out",
+        noise.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h, _) = read_png(&noise);
+    assert_eq!((w, h), (label_margin(2) + 4 * 30 + 2, 3 * 30 + 2));
+
+    // Inpainting: the top halves of test digits held while the bottom halves are sampled.
+    let inpaint = dir.path().join("inpaint.png");
+    let out = rbm(&[
+        "sample",
+        "--model",
+        model.to_str().unwrap(),
+        "--chains",
+        "3",
+        "--steps",
+        "0,1,50",
+        "--init",
+        "data",
+        "--clamp",
+        "top",
+        "--data",
+        mnist.to_str().unwrap(),
+        "--out",
+        inpaint.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h, px) = read_png(&inpaint);
+    let m = label_margin(2);
+    assert_eq!((w, h), (m + 3 * 30 + 2, 3 * 30 + 2));
+    let tile = |row: usize, chain: usize, y: usize| -> &[u8] {
+        let (x0, y0) = (m + chain * 30 + 2, row * 30 + 2);
+        &px[(y0 + y) * w + x0..(y0 + y) * w + x0 + 28]
+    };
+    for chain in 0..3 {
+        let mut ink = 0;
+        for y in 0..14 {
+            // The clamped top half is the same after 0, 1 and 50 steps.
+            assert_eq!(
+                tile(0, chain, y),
+                tile(2, chain, y),
+                "chain {chain} row {y}"
+            );
+            ink += tile(0, chain, y).iter().filter(|&&p| p == 255).count();
+        }
+        // The bottom half starts blank.
+        assert!((14..28).all(|y| tile(0, chain, y).iter().all(|&p| p == 0)));
+        assert!(ink > 0, "chain {chain}: a digit's top half");
+    }
+    // A missing model file: a one-line error naming it.
+    let out = rbm(&["sample", "--model", "nowhere.safetensors", "--out", "x.png"]);
+    assert_one_line_error(&out, "nowhere.safetensors");
+}
+
+#[test]
+fn gates_out_writes_the_model_and_one_line_per_chain() {
+    let dir = TempDir::new("cli-gates");
+    let out_dir = dir.path().join("gates");
+    let out = rbm(&[
+        "gates",
+        "--epochs",
+        "2",
+        "--batches",
+        "200",
+        "--k",
+        "3",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout_json_lines(&out);
+    let last = lines.last().unwrap();
+    let cos = last["cosines"].as_array().unwrap();
+    assert_eq!(cos.len(), 3);
+    for row in cos {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 3);
+        assert!(
+            row.iter()
+                .all(|c| (0.0..=1.0 + 1e-9).contains(&c.as_f64().unwrap()))
+        );
+    }
+    let file = rbm::load_model(&out_dir.join("model.safetensors")).unwrap();
+    assert_eq!(
+        file.model.weights(),
+        &last["W"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect::<Vec<_>>()[..]
+    );
+    for name in ["stability.svg", "correction.svg"] {
+        let svg = parse_svg_file(&out_dir.join(name));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let chains: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#1F77B4"))
+            .collect();
+        assert_eq!(chains.len(), 100, "{name}");
+        // 2k + 1 points: the start and 2k = 6 steps.
+        for c in chains {
+            assert_eq!(c.attribute("points").unwrap().split_whitespace().count(), 7);
+        }
+    }
+    // Text output prints the matrix of cosines.
+    let out = rbm(&["gates", "--epochs", "1", "--batches", "50"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("|cos|") && text.matches("σ =").count() == 3,
+        "{text}"
+    );
 }

@@ -52,6 +52,22 @@ pub fn train_dataset(
     ds: &Dataset,
     schedule: &Schedule,
     mut on_batch: impl FnMut(usize),
+    on_epoch: impl FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
+    train_dataset_with_rows(model, trainer, ds, schedule, |b, _| on_batch(b), on_epoch)
+}
+
+/// [`train_dataset`] whose `on_batch` also sees the batch just trained on (`B × V`, as
+/// binarized): the inputs whose reconstruction [`Trainer::reconstruction`] then holds.
+///
+/// # Errors
+/// As [`train_dataset`].
+pub fn train_dataset_with_rows(
+    model: &mut Rbm,
+    trainer: &mut Trainer,
+    ds: &Dataset,
+    schedule: &Schedule,
+    mut on_batch: impl FnMut(usize, &[f32]),
     mut on_epoch: impl FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
     if ds.row_len() != model.n_visible() {
@@ -85,7 +101,7 @@ pub fn train_dataset(
             let s = trainer.step(model, &buf)?;
             loss += s.loss;
             recon += s.recon_error;
-            on_batch(b + 1);
+            on_batch(b + 1, &buf);
         }
         let stats = EpochStats {
             epoch,

@@ -23,6 +23,8 @@ pub enum Command {
     Gates(GatesArgs),
     /// Train an RBM on an IDX dataset (MNIST, Fashion-MNIST) by CD-k or PCD-k.
     Train(TrainArgs),
+    /// Generate images from a trained model: from noise, or from test images with pixels clamped.
+    Sample(SampleArgs),
     /// Measure training and sampling throughput on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -107,6 +109,12 @@ pub struct GatesArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Chains of the bit stability and bit correction plots.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trace_chains: u32,
+    /// Output folder: model.safetensors, stability.svg, correction.svg.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Print one JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -193,12 +201,98 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output folder: model.safetensors, metrics.csv.
+    /// Output folder: model.safetensors, metrics.csv, loss.svg, inputs.png, reconstructions.png,
+    /// samples.png, filters.png, run.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Print one JSON object per epoch (and a final one) on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Snapshot steps of samples.png [default: 1,k,2k,100,1000,10000].
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub sample_steps: Option<Vec<usize>>,
+}
+
+/// `rbm sample`.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// The model file (model.safetensors of a run folder).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Chains, side by side in each row of the figure.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub chains: u32,
+    /// Gibbs steps after which a row is drawn (0: the starting images).
+    #[arg(long, value_delimiter = ',', default_value = "1,3,6,100,1000,10000")]
+    pub steps: Vec<usize>,
+    /// Starting states: the notebook's noise patches, or test images (thresholded at 0.5).
+    #[arg(long, value_enum, default_value = "noise")]
+    pub init: InitArg,
+    /// Hold this half of each starting image fixed and sample the rest (with --init data:
+    /// inpainting; the rest starts blank).
+    #[arg(long, value_enum)]
+    pub clamp: Option<ClampArg>,
+    /// Density of the second (18 × 18) noise patch [default: 0.4 for a Fashion-MNIST model,
+    /// else 0.3].
+    #[arg(long)]
+    pub density: Option<f32>,
+    /// Folder of the IDX files for --init data [default: the model's training data].
+    #[arg(long, conflicts_with = "dataset")]
+    pub data: Option<PathBuf>,
+    /// A dataset by name for --init data.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// Index of the first test image used by --init data.
+    #[arg(long, default_value_t = 0)]
+    pub first: usize,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Starting states of `rbm sample`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitArg {
+    /// Half the chains from a 24 × 24 centred patch of density 0.1, half from 18 × 18.
+    Noise,
+    /// Test images.
+    Data,
+}
+
+/// The half of the image held fixed.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClampArg {
+    /// The top rows.
+    Top,
+    /// The bottom rows.
+    Bottom,
+    /// The left columns.
+    Left,
+    /// The right columns.
+    Right,
+}
+
+impl ClampArg {
+    /// The clamp mask of a `height × width` image: true where a pixel is held fixed.
+    pub fn mask(self, height: usize, width: usize) -> Vec<bool> {
+        (0..height * width)
+            .map(|i| {
+                let (y, x) = (i / width, i % width);
+                match self {
+                    ClampArg::Top => y < height / 2,
+                    ClampArg::Bottom => y >= height / 2,
+                    ClampArg::Left => x < width / 2,
+                    ClampArg::Right => x >= width / 2,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Datasets known by name.

@@ -1,6 +1,13 @@
 //! `rbm gates`: the logic-gate experiment.
 
+use std::fs;
+use std::path::Path;
+
+use rbm::Error;
+use rbm::experiments::gates_analysis::{Cosines, bit_traces, svd_pca_cosines, truth_table};
+use rbm::experiments::plots::traces_svg;
 use rbm::gates::{GateConfig, GateEpoch, clamped_accuracy, train_gate};
+use rbm::{Rbm, atomic::write_atomic};
 use serde_json::json;
 
 use crate::args::GatesArgs;
@@ -40,10 +47,16 @@ pub fn run(a: &GatesArgs) -> rbm::Result<()> {
     bar.finish();
     let clamped = clamped_accuracy(&model, cfg.function, cfg.k, a.chains as usize, cfg.seed)?;
     let success = history.last().map_or(0.0, |e| e.success);
+    let cosines = svd_pca_cosines(&model, &truth_table(cfg.function))?;
+    if let Some(out) = &a.out {
+        write_outputs(out, &model, &cfg, a.trace_chains as usize)?;
+    }
     if a.json {
         print_json(&json!({
             "final": true, "function": cfg.function.name(), "k": cfg.k, "success": success,
             "clamped_accuracy": clamped, "W": model.weights(), "v_bias": model.v_bias(), "h_bias": model.h_bias(),
+            "cosines": cosines.matrix, "singular_values": cosines.singular_values,
+            "variances": cosines.variances, "out": a.out,
         }));
     } else {
         println!("W (hidden × visible [x, y, f]):");
@@ -56,6 +69,51 @@ pub fn run(a: &GatesArgs) -> rbm::Result<()> {
             "final success {success:.4}; clamped accuracy (x, y clamped, {} steps) {clamped:.4}",
             cfg.k
         );
+        print_cosines(&cosines);
+        if let Some(out) = &a.out {
+            println!(
+                "wrote {} (model.safetensors, stability.svg, correction.svg)",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_cosines(c: &Cosines) {
+    println!(
+        "|cos| of the right singular vectors of W (rows, by singular value) and the principal components of the truth table (columns, by variance {}):",
+        c.variances
+            .iter()
+            .map(|v| format!("{v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (sv, row) in c.singular_values.iter().zip(&c.matrix) {
+        let cells: Vec<String> = row.iter().map(|x| format!("{x:>7.4}")).collect();
+        println!("  σ = {sv:>8.4}  {}", cells.join(" "));
+    }
+}
+
+/// `model.safetensors`, `stability.svg` and `correction.svg` in `out`.
+fn write_outputs(out: &Path, model: &Rbm, cfg: &GateConfig, chains: usize) -> rbm::Result<()> {
+    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let config = serde_json::to_string(cfg).map_err(|e| Error::Config(e.to_string()))?;
+    rbm::save_model(&out.join("model.safetensors"), model, Some(&config))?;
+    let name = cfg.function.name().to_uppercase();
+    let y_desc = "p(third bit correct | h)";
+    for (file, flip, what) in [
+        (
+            "stability.svg",
+            false,
+            "bit stability (start at correct rows)",
+        ),
+        ("correction.svg", true, "bit correction (third bit flipped)"),
+    ] {
+        let traces = bit_traces(model, cfg.function, 2 * cfg.k, chains, flip, cfg.seed)?;
+        let title = format!("{name}, CD-{}: {what}, {chains} chains", cfg.k);
+        let svg = traces_svg(&traces, cfg.k, &title, y_desc)?;
+        write_atomic(&out.join(file), svg.as_bytes())?;
     }
     Ok(())
 }

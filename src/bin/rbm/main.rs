@@ -2,8 +2,10 @@
 
 mod args;
 mod bench;
+mod figures;
 mod gates;
 mod output;
+mod sample;
 mod train;
 
 use std::process::ExitCode;
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gates(a) => gates::run(&a),
         Command::Train(a) => train::run(&a),
+        Command::Sample(a) => sample::run(&a),
         Command::Bench(BenchCommand::Train(a)) => bench::train(&a),
         Command::Bench(BenchCommand::Sample(a)) => bench::sample(&a),
     };

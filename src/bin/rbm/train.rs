@@ -3,13 +3,18 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
+use clap::ValueEnum;
 use rbm::data::{self, Binarize, Order, Split};
-use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset};
+use rbm::experiments::generation::snapshot_steps;
+use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset_with_rows};
 use rbm::{Error, Rbm};
+use rbm_kernels::Isa;
 use serde_json::json;
 
 use crate::args::{BinarizeArg, Preset, TrainArgs};
+use crate::figures::{RUN_FIGURES, RunFigures, default_density, write_run_figures};
 use crate::output::{Progress, print_json};
 
 /// Everything a run is made of: what the preset gives, overridden by the flags.
@@ -62,9 +67,33 @@ fn data_dir(a: &TrainArgs) -> rbm::Result<PathBuf> {
     }
 }
 
+/// The dataset's name: the one given by `--dataset`, else the data folder's name.
+fn dataset_name(a: &TrainArgs, dir: &Path) -> String {
+    match a.dataset {
+        Some(d) => d.folder().to_string(),
+        None => dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+    }
+}
+
+fn preset_name(p: Preset) -> String {
+    p.to_possible_value()
+        .map_or_else(|| format!("{p:?}"), |v| v.get_name().to_string())
+}
+
 pub fn run(a: &TrainArgs) -> rbm::Result<()> {
+    let wall = Instant::now();
     let plan = plan(a);
     plan.train.validate()?;
+    if let Some(steps) = &a.sample_steps
+        && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
+    {
+        return Err(Error::Config(format!(
+            "sample steps must be an ascending list, got {steps:?}"
+        )));
+    }
     let dir = data_dir(a)?;
     let ds = data::open_split(&dir, Split::Train)?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
@@ -72,8 +101,10 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
     }
     fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let config =
-        json!({ "data": dir, "preset": a.preset.map(|p| format!("{p:?}")), "plan": &plan });
+    let name = dataset_name(a, &dir);
+    let config = json!({
+        "data": dir, "dataset": name, "preset": a.preset.map(|p| format!("{p:?}")), "plan": &plan,
+    });
     if !a.json {
         println!(
             "training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
@@ -94,19 +125,81 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         .batches_per_epoch
         .unwrap_or(ds.len() / plan.train.batch_size) as u64;
     let bar = Progress::new(per_epoch * plan.schedule.epochs as u64, "batches");
-    let history = train_dataset(
+    let mut last_batch = Vec::new();
+    let history = train_dataset_with_rows(
         &mut model,
         &mut trainer,
         &ds,
         &plan.schedule,
-        |_| bar.inc(),
+        |b, rows| {
+            bar.inc();
+            if b as u64 == per_epoch {
+                last_batch.clear();
+                last_batch.extend_from_slice(rows);
+            }
+        },
         |e| report_epoch(a.json, &bar, e, plan.train.batch_size),
     )?;
     bar.finish();
+    let train_seconds = wall.elapsed().as_secs_f64();
     let model_path = a.out.join("model.safetensors");
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
     rbm::atomic::write_atomic(&a.out.join("metrics.csv"), metrics_csv(&history).as_bytes())?;
-    report_final(a.json, &model_path, &history);
+
+    let figures_start = Instant::now();
+    let sample_steps = a
+        .sample_steps
+        .clone()
+        .unwrap_or_else(|| snapshot_steps(plan.train.k));
+    let fashion = name.contains("fashion") || matches!(a.preset, Some(Preset::SeedFashion));
+    let title = format!(
+        "{name}{}: {}–{} RBM, CD-{}, loss per epoch",
+        a.preset
+            .map(|p| format!(" ({})", preset_name(p)))
+            .unwrap_or_default(),
+        model.n_visible(),
+        model.n_hidden(),
+        plan.train.k
+    );
+    let (height, width) = ds.image_shape();
+    write_run_figures(
+        &a.out,
+        &RunFigures {
+            model: &model,
+            inputs: &last_batch,
+            reconstructions: trainer.reconstruction(),
+            history: &history,
+            shape: (height, width),
+            title: &title,
+            sample_steps: &sample_steps,
+            density: default_density(fashion),
+            seed: plan.train.seed,
+        },
+    )?;
+    let figure_seconds = figures_start.elapsed().as_secs_f64();
+    let last = history.last();
+    let run = json!({
+        "command": "train",
+        "config": config,
+        "seed": plan.train.seed,
+        "rbm_version": env!("CARGO_PKG_VERSION"),
+        "isa": Isa::current().name(),
+        "threads": rayon::current_num_threads(),
+        "sample_steps": sample_steps,
+        "noise_density": [0.1, default_density(fashion)],
+        "train_seconds": train_seconds,
+        "figure_seconds": figure_seconds,
+        "wall_seconds": wall.elapsed().as_secs_f64(),
+        "final": {
+            "epochs": history.len(),
+            "loss": last.map(|e| e.loss),
+            "recon_error": last.map(|e| e.recon_error),
+        },
+        "files": run_files(),
+    });
+    let pretty = serde_json::to_string_pretty(&run).unwrap_or_else(|_| run.to_string());
+    rbm::atomic::write_atomic(&a.out.join("run.json"), pretty.as_bytes())?;
+    report_final(a.json, &model_path, &history, figure_seconds);
     Ok(())
 }
 
@@ -129,20 +222,33 @@ fn report_epoch(json: bool, bar: &Progress, e: &EpochStats, batch: usize) {
     }
 }
 
-fn report_final(json: bool, model_path: &Path, history: &[EpochStats]) {
+fn report_final(json: bool, model_path: &Path, history: &[EpochStats], figure_seconds: f64) {
     let last = history.last();
     let seconds: f64 = history.iter().map(|e| e.seconds).sum();
     if json {
         print_json(&json!({
             "final": true, "model": model_path, "loss": last.map(|e| e.loss),
             "recon_error": last.map(|e| e.recon_error), "seconds": seconds,
+            "figure_seconds": figure_seconds,
         }));
     } else {
+        let dir = model_path.parent().unwrap_or(Path::new("."));
         println!(
-            "wrote {} ({seconds:.1} s of training)",
-            model_path.display()
+            "wrote {} ({seconds:.1} s of training) and the figures {} ({figure_seconds:.1} s)",
+            model_path.display(),
+            RUN_FIGURES
+                .map(|f| dir.join(f).display().to_string())
+                .join(", ")
         );
     }
+}
+
+/// Every file of a run folder.
+fn run_files() -> Vec<&'static str> {
+    let mut files = vec!["model.safetensors", "metrics.csv"];
+    files.extend(RUN_FIGURES);
+    files.push("run.json");
+    files
 }
 
 /// `epoch,loss,recon_error,seconds`, one row per epoch (1-based epochs).
