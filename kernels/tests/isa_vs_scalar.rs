@@ -473,11 +473,11 @@ fn nonzero_indices_exact(isa: Isa) {
             let what = format!("{} n={n} density={density}", isa.name());
             // Give the kernel the data and the trailing padding: it may use `out.len() ≥ n`
             // but must write only `out[..count]`.
-            let count = api::nonzero_indices_with(isa, x.get(), out.buf_from_start());
+            let count = api::nonzero_indices_with(isa, x.get(), out.tail_mut());
             assert_eq!(count, count_want, "{what}");
-            assert_eq!(&out.from_start()[..count], &want[..count], "{what}");
+            assert_eq!(&out.tail()[..count], &want[..count], "{what}");
             assert!(
-                out.from_start()[count..].iter().all(|&v| v == u32::MAX),
+                out.tail()[count..].iter().all(|&v| v == u32::MAX),
                 "{what}: wrote past count"
             );
             assert!(

@@ -81,12 +81,12 @@ impl Padded<u32> {
     }
 
     /// The whole buffer after the data's start (data and trailing padding).
-    pub fn from_start(&self) -> &[u32] {
+    pub fn tail(&self) -> &[u32] {
         &self.buf[PAD..]
     }
 
     /// The same, mutably.
-    pub fn buf_from_start(&mut self) -> &mut [u32] {
+    pub fn tail_mut(&mut self) -> &mut [u32] {
         &mut self.buf[PAD..]
     }
 
