@@ -39,6 +39,7 @@ per_isa!(
     bernoulli_matches_rng_for_every_p,
     draw_statistics,
     softplus_sum_accurate,
+    softplus_terms_accurate,
     nonzero_indices_exact,
 );
 
@@ -447,6 +448,29 @@ fn softplus_sum_accurate(isa: Isa) {
     assert_eq!(sum(&[f32::NEG_INFINITY; 20]), 0.0);
     assert_eq!(sum(&[1e30; 3]), 3.0 * (1e30f32 as f64));
     assert!((sum(&[0.0; 17]) - 17.0 * std::f64::consts::LN_2).abs() < 1e-5);
+}
+
+fn softplus_terms_accurate(isa: Isa) {
+    // One term at a time (each call is a 1-element tail): x in [-87, 100] in steps of 1e-3.
+    let (mut worst, mut at) = (0.0f64, 0.0f32);
+    for i in 0..=187_000 {
+        let x = (i as f64 * 1e-3 - 87.0) as f32;
+        let got = api::softplus_sum_affine_with(isa, &[x], 1.0, &[0.0]);
+        let want = softplus_f64(x as f64);
+        let rel = (got - want).abs() / want;
+        if rel > worst {
+            (worst, at) = (rel, x);
+        }
+    }
+    eprintln!(
+        "{}: softplus max relative error {worst:e} at x = {at}",
+        isa.name()
+    );
+    assert!(
+        worst <= 1e-6,
+        "{}: softplus relative error {worst:e} at {at}",
+        isa.name()
+    );
 }
 
 fn nonzero_indices_exact(isa: Isa) {
