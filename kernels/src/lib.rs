@@ -11,7 +11,7 @@
 //! - [`scalar`]: the reference implementation of every kernel — sigmoid, softplus, Bernoulli
 //!   sampling, and the bias + sigmoid + sample epilogue that follows each GEMM of a Gibbs
 //!   step. They define what faster versions must compute.
-//! - [`gemm`]: safe strided views and `C ← αAB + βC` through `matrixmultiply`.
+//! - [`gemm`](mod@gemm): safe strided views and `C ← αAB + βC` through `matrixmultiply`.
 //! - [`api`] (re-exported here): the fast kernels, safe and slice-based, dispatched at run
 //!   time — [`sigmoid_affine`], the fused Gibbs epilogue [`sigmoid_affine_sample`],
 //!   [`bernoulli`], the free energy's [`softplus_sum_affine`] and [`nonzero_indices`] — each

@@ -1,17 +1,17 @@
 //! The approximations every instruction set shares: `exp` on `(-∞, 0]`, the logistic sigmoid
-//! and softplus, written once over the lane operations of [`Simd`] so that the scalar,
+//! and softplus, written once over the lane operations of `Simd` (`src/simd.rs`) so that the scalar,
 //! AVX2 + FMA and AVX-512 kernels execute the *same* sequence of IEEE operations (each `fma`
 //! a fused multiply-add with one rounding, each division correctly rounded) and therefore
 //! give bit-identical results.
 //!
 //! # Accuracy (measured by `tests/isa_vs_scalar.rs` against f64; every ISA gives the same)
-//! - [`sigmoid`]: max absolute error 8.9e-8 (at x ≈ 8.65) over a sweep of [−100, 100] in
+//! - `sigmoid`: max absolute error 8.9e-8 (at x ≈ 8.65) over a sweep of [−100, 100] in
 //!   steps of 1e-4 and 2²⁰ random bit patterns; the tests enforce 2e-7. (Error budget: about
 //!   2 ulp relative in `e`, weighted by `σ(1−σ) ≤ 1/4`, plus the roundings of `1 + e` and of
 //!   the quotient.) Exact: `σ(±0) = 0.5`; `σ(x) = 1` for `x ≥ 17` and `+∞`; `σ(x) = 0` for
 //!   `x < −87` and `−∞` (the true value there is below 1.7e-38); `σ(NaN)` is NaN. Monotone
 //!   over the sweep.
-//! - [`softplus`]: max relative error 2.3e-7 over [−87, 100] in steps of 1e-3 (the tests
+//! - `softplus`: max relative error 2.3e-7 over [−87, 100] in steps of 1e-3 (the tests
 //!   enforce 1e-6); below −87 it returns `max(x, 0) = 0` where the true value is below
 //!   1.7e-38; `+∞ → +∞`, `−∞ → 0`, NaN → NaN.
 //!
@@ -52,7 +52,7 @@ pub const EXP_P: [f32; 6] = [
     1.666_666_5e-1,
     0.5, // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
 ];
-/// Below this argument [`exp_nonpositive`] returns exactly 0 (`e^{-87} ≈ 1.6·10⁻³⁸`, the
+/// Below this argument `exp_nonpositive` returns exactly 0 (`e^{-87} ≈ 1.6·10⁻³⁸`, the
 /// smallest power of two it builds is 2⁻¹²⁶).
 pub const EXP_CUTOFF: f32 = -87.0;
 /// `log1p(e) = 2·atanh(s)`, `s = e/(2+e) ∈ [0, 1/3]` for `e ∈ [0, 1]`:
