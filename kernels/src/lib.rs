@@ -29,7 +29,10 @@
 //! [`math`] inside `#[target_feature]` shims. Because every instruction set executes the same
 //! IEEE operations in the same order (fused multiply-adds included; the scalar code uses
 //! `f32::mul_add`), sigmoid and sampling are **bit-identical** on every instruction set: the
-//! same seed gives the same model on any x86-64 machine, or any other CPU.
+//! same seed gives the same samples on any x86-64 machine, and on any other target whose f32
+//! arithmetic is IEEE-754 with a correctly rounded `mul_add` (all of Rust's 64-bit targets).
+//! Only NaN payloads may differ. `softplus_sum_affine` sums in a different order per ISA and
+//! agrees to within its error bound.
 //!
 //! The libm-based functions of [`scalar`] are the accuracy oracle the tests compare with.
 //!
