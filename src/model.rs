@@ -340,7 +340,7 @@ impl Rbm {
 
     /// `F(v)` for one row given its hidden pre-activation `W·v` (without the bias).
     pub(crate) fn free_energy_from_pre(&self, v: &[f32], pre_h: &[f32]) -> f64 {
-        -scalar::dot(&self.v_bias, v) - scalar::bias_softplus_sum(pre_h, &self.h_bias)
+        -scalar::dot(&self.v_bias, v) - rbm_kernels::softplus_sum_affine(pre_h, 1.0, &self.h_bias)
     }
 
     /// Checks that `input_len` and `output_len` hold the same number of rows of the layers

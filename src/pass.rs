@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, binary_indices, gather_rows};
-use rbm_kernels::{Mat, MatMut, StreamKey, gemm, scalar};
+use rbm_kernels::{Mat, MatMut, StreamKey, gemm, sigmoid_affine, sigmoid_affine_sample};
 
 use crate::model::Rbm;
 
@@ -124,33 +124,12 @@ pub(crate) fn preactivation(
     pre: &mut [f32],
     index: &mut RowIndex,
 ) {
-    let (n_in, n_out) = dir.sizes(m);
-    debug_assert_eq!(input.len(), rows * n_in);
-    debug_assert_eq!(pre.len(), rows * n_out);
-    let par = parallel(rows, n_in, n_out);
-    let binary = index
-        .build(input, rows, n_in)
-        .is_some_and(|ones| sparse_enough(ones, rows, n_in));
-    let w = dir.weights(m);
-    if binary {
-        let index = &*index;
-        let rb = block_rows(rows, par);
-        let block = |(b, pre_b): (usize, &mut [f32])| {
-            let r0 = b * rb;
-            let lists = index.lists(r0, r0 + pre_b.len() / n_out);
-            gather_rows(w, n_out, n_out, lists, pre_b, n_out, Accumulate::Set);
-        };
-        for_blocks(pre, rb * n_out, par, block);
-    } else {
-        let w = Mat::row_major(w, n_in, n_out);
-        let block = |(b, pre_b): (usize, &mut [f32])| {
-            let r0 = b * ROW_BLOCK;
-            let nr = pre_b.len() / n_out;
-            let x = Mat::row_major(&input[r0 * n_in..(r0 + nr) * n_in], nr, n_in);
-            gemm(1.0, x, w, 0.0, MatMut::row_major(pre_b, nr, n_out));
-        };
-        for_blocks(pre, ROW_BLOCK * n_out, par, block);
-    }
+    let bufs = PassBuffers {
+        pre,
+        prob: &mut [],
+        index,
+    };
+    pass(m, dir, input, rows, bufs, Epilogue::None);
 }
 
 /// `pre = input · M`, `prob = σ(pre + bias)` and, when `sample` is given, `state ~ prob` with
@@ -163,41 +142,120 @@ pub(crate) fn conditional(
     bufs: PassBuffers<'_>,
     sample: Option<(&mut [f32], StreamKey)>,
 ) {
+    let epilogue = match sample {
+        Some((state, key)) => Epilogue::Sample(state, key),
+        None => Epilogue::Sigmoid,
+    };
+    pass(m, dir, input, rows, bufs, epilogue);
+}
+
+/// What follows the product in each block, while the block's rows are in cache.
+enum Epilogue<'a> {
+    /// Nothing: pre-activations only.
+    None,
+    /// `prob = σ(pre + bias)`.
+    Sigmoid,
+    /// `prob = σ(pre + bias)` and `state ~ prob`, row `r` from `key.derive(r)`.
+    Sample(&'a mut [f32], StreamKey),
+}
+
+/// The fused pass: per block of rows, the product into `pre`, then the epilogue on the block.
+fn pass(
+    m: &Rbm,
+    dir: Conditional,
+    input: &[f32],
+    rows: usize,
+    bufs: PassBuffers<'_>,
+    epilogue: Epilogue<'_>,
+) {
     let PassBuffers { pre, prob, index } = bufs;
-    preactivation(m, dir, input, rows, pre, index);
     let (n_in, n_out) = dir.sizes(m);
-    let bias = dir.bias(m);
+    debug_assert_eq!(input.len(), rows * n_in);
+    debug_assert_eq!(pre.len(), rows * n_out);
+    if rows == 0 || n_out == 0 {
+        return;
+    }
     let par = parallel(rows, n_in, n_out);
-    let pre = &*pre;
-    match sample {
-        None => {
-            let row = |(p, x): (&mut [f32], &[f32])| scalar::bias_sigmoid(x, bias, p);
-            if par {
-                prob.par_chunks_mut(n_out)
-                    .zip(pre.par_chunks(n_out))
-                    .for_each(row);
+    let binary = index
+        .build(input, rows, n_in)
+        .is_some_and(|ones| sparse_enough(ones, rows, n_in));
+    let rb = if binary {
+        block_rows(rows, par)
+    } else {
+        ROW_BLOCK
+    };
+    let (index, w, bias) = (&*index, dir.weights(m), dir.bias(m));
+    let key = match &epilogue {
+        Epilogue::Sample(_, key) => Some(*key),
+        _ => None,
+    };
+    let block =
+        |b: usize, pre_b: &mut [f32], prob_b: Option<&mut [f32]>, state_b: Option<&mut [f32]>| {
+            let r0 = b * rb;
+            let nr = pre_b.len() / n_out;
+            if binary {
+                gather_rows(
+                    w,
+                    n_out,
+                    n_out,
+                    index.lists(r0, r0 + nr),
+                    pre_b,
+                    n_out,
+                    Accumulate::Set,
+                );
             } else {
-                prob.chunks_mut(n_out).zip(pre.chunks(n_out)).for_each(row);
+                let x = Mat::row_major(&input[r0 * n_in..(r0 + nr) * n_in], nr, n_in);
+                gemm(
+                    1.0,
+                    x,
+                    Mat::row_major(w, n_in, n_out),
+                    0.0,
+                    MatMut::row_major(pre_b, nr, n_out),
+                );
             }
-        }
-        Some((state, key)) => {
-            let row = |(r, ((p, s), x)): SampleRow<'_>| {
-                scalar::bias_sigmoid_sample(x, bias, key.derive(r as u64), 0, p, s)
-            };
-            if par {
-                prob.par_chunks_mut(n_out)
-                    .zip(state.par_chunks_mut(n_out))
-                    .zip(pre.par_chunks(n_out))
-                    .enumerate()
-                    .for_each(row);
-            } else {
-                prob.chunks_mut(n_out)
-                    .zip(state.chunks_mut(n_out))
-                    .zip(pre.chunks(n_out))
-                    .enumerate()
-                    .for_each(row);
+            let Some(prob_b) = prob_b else { return };
+            let rows_b = pre_b.chunks(n_out).zip(prob_b.chunks_mut(n_out));
+            match (state_b, key) {
+                (Some(state_b), Some(key)) => {
+                    for (i, ((x, p), s)) in rows_b.zip(state_b.chunks_mut(n_out)).enumerate() {
+                        sigmoid_affine_sample(x, 1.0, bias, key.derive((r0 + i) as u64), 0, p, s);
+                    }
+                }
+                _ => rows_b.for_each(|(x, p)| sigmoid_affine(x, 1.0, bias, p)),
             }
-        }
+        };
+    let c = rb * n_out;
+    match epilogue {
+        Epilogue::None if par => pre
+            .par_chunks_mut(c)
+            .enumerate()
+            .for_each(|(b, x)| block(b, x, None, None)),
+        Epilogue::None => pre
+            .chunks_mut(c)
+            .enumerate()
+            .for_each(|(b, x)| block(b, x, None, None)),
+        Epilogue::Sigmoid if par => pre
+            .par_chunks_mut(c)
+            .zip(prob.par_chunks_mut(c))
+            .enumerate()
+            .for_each(|(b, (x, p))| block(b, x, Some(p), None)),
+        Epilogue::Sigmoid => pre
+            .chunks_mut(c)
+            .zip(prob.chunks_mut(c))
+            .enumerate()
+            .for_each(|(b, (x, p))| block(b, x, Some(p), None)),
+        Epilogue::Sample(state, _) if par => pre
+            .par_chunks_mut(c)
+            .zip(prob.par_chunks_mut(c))
+            .zip(state.par_chunks_mut(c))
+            .enumerate()
+            .for_each(|(b, ((x, p), s))| block(b, x, Some(p), Some(s))),
+        Epilogue::Sample(state, _) => pre
+            .chunks_mut(c)
+            .zip(prob.chunks_mut(c))
+            .zip(state.chunks_mut(c))
+            .enumerate()
+            .for_each(|(b, ((x, p), s))| block(b, x, Some(p), Some(s))),
     }
 }
 
@@ -210,26 +268,6 @@ pub(crate) struct PassBuffers<'a> {
     pub(crate) prob: &'a mut [f32],
     /// Scratch for the input's index lists.
     pub(crate) index: &'a mut RowIndex,
-}
-
-/// One row of a sampling pass: (row, ((prob, state), pre)).
-type SampleRow<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a [f32]));
-
-/// Runs `f` on the `chunk`-sized blocks of `out` (with their index), in parallel if `par`.
-fn for_blocks(
-    out: &mut [f32],
-    chunk: usize,
-    par: bool,
-    f: impl Fn((usize, &mut [f32])) + Sync + Send,
-) {
-    if chunk == 0 {
-        return;
-    }
-    if par {
-        out.par_chunks_mut(chunk).enumerate().for_each(f);
-    } else {
-        out.chunks_mut(chunk).enumerate().for_each(f);
-    }
 }
 
 /// Rows per parallel block of a binary product: the batch split evenly over the pool's

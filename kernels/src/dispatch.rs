@@ -113,10 +113,13 @@ fn from_bits(v: u8) -> Isa {
     }
 }
 
-/// Records that a kernel ran on `isa` (a relaxed atomic OR; cheap enough per call).
+/// Records that a kernel ran on `isa`. A relaxed load, and an atomic OR only the first time
+/// (so that threads calling kernels do not contend for the cache line).
 #[inline]
 pub fn record_use(isa: Isa) {
-    USED.fetch_or(isa as u8, Ordering::Relaxed);
+    if USED.load(Ordering::Relaxed) & isa as u8 == 0 {
+        USED.fetch_or(isa as u8, Ordering::Relaxed);
+    }
 }
 
 /// The ISAs whose kernels have run in this process.

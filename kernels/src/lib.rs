@@ -11,7 +11,49 @@
 //! - [`scalar`]: the reference implementation of every kernel — sigmoid, softplus, Bernoulli
 //!   sampling, and the bias + sigmoid + sample epilogue that follows each GEMM of a Gibbs
 //!   step. They define what faster versions must compute.
-//! - [`gemm`]: safe strided views and `C ← αAB + βC` through `matrixmultiply`.
+//! - [`binary`]: binary products — `W·v` for 0/1 `v` as a gather-add of the rows of `Wᵀ` (or
+//!   `W`) where `v` is 1 ([`binary::gather_rows`]), the index lists they gather over
+//!   ([`binary::binary_indices`]), and a tiled transpose; bit-identical on every ISA.
+//! - [`gemm`](mod@gemm): safe strided views and `C ← αAB + βC` through `matrixmultiply`.
+//! - [`api`] (re-exported here): the fast kernels, safe and slice-based, dispatched at run
+//!   time — [`sigmoid_affine`], the fused Gibbs epilogue [`sigmoid_affine_sample`],
+//!   [`bernoulli`], the free energy's [`softplus_sum_affine`] and [`nonzero_indices`] — each
+//!   with a `*_with(isa, …)` twin that runs a chosen instruction set.
+//! - [`kernel`]: their contract, the [`Kernel`] trait, implemented by one zero-sized token
+//!   per instruction set ([`kernel::Scalar`], `kernel::Avx2Fma`, `kernel::Avx512`).
+//! - [`math`]: the exp/sigmoid/softplus approximations all instruction sets share, with
+//!   their constants and error bounds.
+//!
+//! # Instruction sets and dispatch
+//! [`dispatch`] picks the best of AVX-512 (F/DQ/BW/VL, 16 lanes), AVX2 + FMA (8 lanes) and
+//! portable scalar code once per process ([`Isa::current`]). The code for each lives in its
+//! own file (`src/portable.rs`, `src/x86/avx2.rs`, `src/x86/avx512.rs`): a token type whose
+//! lane operations instantiate the loop bodies of `src/simd.rs` and the approximations of
+//! [`math`] inside `#[target_feature]` shims. Because every instruction set executes the same
+//! IEEE operations in the same order (fused multiply-adds included; the scalar code uses
+//! `f32::mul_add`), sigmoid and sampling are **bit-identical** on every instruction set: the
+//! same seed gives the same samples on any x86-64 machine, and on any other target whose f32
+//! arithmetic is IEEE-754 with a correctly rounded `mul_add` (all of Rust's 64-bit targets).
+//! Only NaN payloads may differ. `softplus_sum_affine` sums in a different order per ISA and
+//! agrees to within its error bound.
+//!
+//! The libm-based functions of [`scalar`] are the accuracy oracle the tests compare with.
+//!
+//! # Testing each instruction set
+//! `cargo test -p rbm-kernels` runs every kernel on every instruction set this CPU has
+//! (explicitly, through the `*_with` functions; a test prints "skipping" for an ISA the CPU
+//! lacks) against the scalar oracle. To make the *dispatched* path run a given ISA, set
+//! `RBM_FORCE_ISA`; the test `forced_isa_was_run` (in `tests/forced_isa.rs`) then fails
+//! unless that ISA is the one that ran:
+//!
+//! ```sh
+//! RBM_FORCE_ISA=scalar cargo test -p rbm-kernels
+//! RBM_FORCE_ISA=avx2   cargo test -p rbm-kernels
+//! RBM_FORCE_ISA=avx512 cargo test -p rbm-kernels
+//! ```
+//!
+//! Forcing an ISA the CPU lacks falls back to the best available one; the guard test then
+//! says so and checks that the fallback ran.
 //!
 //! # Threads
 //! Nothing here spawns threads; every function is safe to call from many threads at once on
@@ -21,12 +63,25 @@
 //! Rust 1.89.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod binary;
 pub mod dispatch;
 pub mod gemm;
+pub mod kernel;
+pub mod math;
+mod portable;
 pub mod rng;
 pub mod scalar;
+mod simd;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
+pub use api::{
+    bernoulli, bernoulli_with, nonzero_indices, nonzero_indices_with, sigmoid_affine,
+    sigmoid_affine_sample, sigmoid_affine_sample_with, sigmoid_affine_with, softplus_sum_affine,
+    softplus_sum_affine_with,
+};
 pub use dispatch::Isa;
 pub use gemm::{Mat, MatMut, gemm};
+pub use kernel::Kernel;
 pub use rng::StreamKey;

@@ -86,6 +86,65 @@ pub fn bias_softplus_sum(pre: &[f32], bias: &[f32]) -> f64 {
         .sum()
 }
 
+/// `prob[j] = σ(scale·pre[j] + bias[j])` with libm's `exp`; the argument is one fused
+/// multiply-add, as in the fast kernels (`scale = 1` gives [`bias_sigmoid`] exactly).
+///
+/// # Panics
+/// If the three slices differ in length.
+pub fn sigmoid_affine(pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+    assert_lengths(pre.len(), bias.len(), prob.len());
+    for ((p, &x), &b) in prob.iter_mut().zip(pre).zip(bias) {
+        *p = sigmoid(scale.mul_add(x, b));
+    }
+}
+
+/// [`bias_sigmoid_sample`] with a scale: `prob[j] = σ(scale·pre[j] + bias[j])` (libm) and
+/// `state[j]` its Bernoulli sample with draw `first + j` of `key`.
+///
+/// # Panics
+/// If the four slices differ in length.
+pub fn sigmoid_affine_sample(
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) {
+    sigmoid_affine(pre, scale, bias, prob);
+    bernoulli(prob, key, first, state);
+}
+
+/// `Σ_j softplus(scale·pre[j] + bias[j])` (libm, each term in f32, summed in f64); the
+/// argument is one fused multiply-add, as in the fast kernels.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn softplus_sum_affine(pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+    assert_eq!(pre.len(), bias.len(), "bias length");
+    pre.iter()
+        .zip(bias)
+        .map(|(&x, &b)| softplus(scale.mul_add(x, b)) as f64)
+        .sum()
+}
+
+/// Writes the indices `j` with `x[j] != 0.0` (NaN included) in increasing order to
+/// `out[..count]` and returns `count`.
+///
+/// # Panics
+/// If `out` is shorter than the number of nonzero elements.
+pub fn nonzero_indices(x: &[f32], out: &mut [u32]) -> usize {
+    let mut count = 0;
+    for (j, &v) in x.iter().enumerate() {
+        if v != 0.0 {
+            out[count] = j as u32;
+            count += 1;
+        }
+    }
+    count
+}
+
 /// `Σ_j a[j] · b[j]` accumulated in f64.
 ///
 /// # Panics

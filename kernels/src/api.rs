@@ -1,0 +1,201 @@
+//! The safe entry points: slices in, checked lengths, one dispatch per call.
+//!
+//! Each function runs on [`Isa::current`] (the best instruction set of this CPU, unless
+//! `RBM_FORCE_ISA` says otherwise; decided once) and records it ([`record_use`]). Its
+//! `*_with` twin runs a given instruction set, for tests and benchmarks; asking for one the
+//! CPU lacks panics (it never executes an unsupported instruction). Code that makes many small
+//! calls can instead take a [`Kernel`] token once and call its methods.
+//!
+//! The contract of each operation (tails, aliasing, draws, accuracy) is on [`Kernel`].
+
+use crate::dispatch::{Isa, record_use};
+use crate::kernel::{Kernel, Scalar};
+use crate::rng::StreamKey;
+
+#[cfg(target_arch = "x86_64")]
+use crate::kernel::{Avx2Fma, Avx512};
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn unavailable(isa: Isa) -> ! {
+    panic!(
+        "rbm-kernels: instruction set {} is not available on this CPU",
+        isa.name()
+    )
+}
+
+/// Runs `$body` with `$k` bound to the token of the ISA `$isa`, after recording its use.
+/// `checked` builds tokens with `try_new` (panicking if the CPU lacks the ISA); `current`
+/// trusts `Isa::current()`, which only returns available ISAs.
+macro_rules! with_kernel {
+    (checked $isa:expr, |$k:ident| $body:expr) => {{
+        let isa: Isa = $isa;
+        match isa {
+            Isa::Scalar => {
+                record_use(isa);
+                let $k = Scalar;
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => {
+                let $k = Avx2Fma::try_new().unwrap_or_else(|| unavailable(isa));
+                record_use(isa);
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                let $k = Avx512::try_new().unwrap_or_else(|| unavailable(isa));
+                record_use(isa);
+                $body
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unavailable(isa),
+        }
+    }};
+    (current, |$k:ident| $body:expr) => {{
+        let isa = Isa::current();
+        record_use(isa);
+        match isa {
+            Isa::Scalar => {
+                let $k = Scalar;
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => {
+                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
+                let $k = unsafe { Avx2Fma::new_unchecked() };
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
+                let $k = unsafe { Avx512::new_unchecked() };
+                $body
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unavailable(isa),
+        }
+    }};
+}
+
+/// `prob[j] = σ(scale·pre[j] + bias[j])`: the Gibbs epilogue without sampling (`scale = 1`),
+/// or with an inverse temperature `β` for annealed importance sampling. Bit-identical on
+/// every instruction set. See [`Kernel::sigmoid_affine`].
+///
+/// # Panics
+/// If `pre`, `bias` and `prob` differ in length.
+#[track_caller]
+pub fn sigmoid_affine(pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+    with_kernel!(current, |k| k.sigmoid_affine(pre, scale, bias, prob))
+}
+
+/// [`sigmoid_affine`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`sigmoid_affine`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn sigmoid_affine_with(isa: Isa, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+    with_kernel!(checked isa, |k| k.sigmoid_affine(pre, scale, bias, prob))
+}
+
+/// The fused Gibbs half-step epilogue: `prob[j] = σ(scale·pre[j] + bias[j])` and
+/// `state[j] = rng::bernoulli(prob[j], key.draw(first + j))`, in one pass. Bit-identical on
+/// every instruction set. See [`Kernel::sigmoid_affine_sample`].
+///
+/// # Panics
+/// If the four slices differ in length, or `first + prob.len()` overflows `u64`.
+#[track_caller]
+pub fn sigmoid_affine_sample(
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) {
+    with_kernel!(current, |k| k
+        .sigmoid_affine_sample(pre, scale, bias, key, first, prob, state))
+}
+
+/// [`sigmoid_affine_sample`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`sigmoid_affine_sample`], and if this CPU lacks `isa`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn sigmoid_affine_sample_with(
+    isa: Isa,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) {
+    with_kernel!(checked isa, |k| k.sigmoid_affine_sample(
+        pre, scale, bias, key, first, prob, state
+    ))
+}
+
+/// `state[j] = rng::bernoulli(p[j], key.draw(first + j))`: 1.0 with probability `p[j]`, else
+/// 0.0. Bit-identical on every instruction set. See [`Kernel::bernoulli`].
+///
+/// # Panics
+/// If the slices differ in length, or `first + p.len()` overflows `u64`.
+#[track_caller]
+pub fn bernoulli(p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
+    with_kernel!(current, |k| k.bernoulli(p, key, first, state))
+}
+
+/// [`bernoulli`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`bernoulli`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn bernoulli_with(isa: Isa, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
+    with_kernel!(checked isa, |k| k.bernoulli(p, key, first, state))
+}
+
+/// `Σ_j softplus(scale·pre[j] + bias[j])` in f64: the hidden term of the free energy
+/// (`−F(v) = bᵀv + Σ_j softplus(c_j + W_j·v)`). Relative error ≤ 1e-6 against f64; the
+/// instruction sets agree to within that bound, not bit for bit. See
+/// [`Kernel::softplus_sum_affine`].
+///
+/// # Panics
+/// If `pre` and `bias` differ in length.
+#[track_caller]
+pub fn softplus_sum_affine(pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+    with_kernel!(current, |k| k.softplus_sum_affine(pre, scale, bias))
+}
+
+/// [`softplus_sum_affine`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softplus_sum_affine`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn softplus_sum_affine_with(isa: Isa, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+    with_kernel!(checked isa, |k| k.softplus_sum_affine(pre, scale, bias))
+}
+
+/// Writes the indices `j` with `x[j] != 0.0` in increasing order to `out[..count]` and
+/// returns `count`; `out[count..]` is left untouched. For 0/1 states this is the index list
+/// of the ones, for binary gather-add products. See [`Kernel::nonzero_indices`].
+///
+/// # Panics
+/// If `out.len() < x.len()`, or `x.len() > 2³²`.
+#[track_caller]
+pub fn nonzero_indices(x: &[f32], out: &mut [u32]) -> usize {
+    with_kernel!(current, |k| k.nonzero_indices(x, out))
+}
+
+/// [`nonzero_indices`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`nonzero_indices`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn nonzero_indices_with(isa: Isa, x: &[f32], out: &mut [u32]) -> usize {
+    with_kernel!(checked isa, |k| k.nonzero_indices(x, out))
+}

@@ -1,0 +1,150 @@
+//! The kernel contract ([`Kernel`]) and the instruction-set tokens that implement it.
+//!
+//! Each instruction set is a zero-sized *token* type: [`Scalar`] (always available),
+//! [`Avx2Fma`] and [`Avx512`] (x86-64 only). A token value exists only where the CPU runs
+//! its instruction set — `try_new()` checks, `unsafe new_unchecked()` trusts the caller — so
+//! the [`Kernel`] methods are safe. Generic code can take `K: Kernel` and run a whole Gibbs
+//! step on one ISA without dispatching per call; the functions in [`crate::api`] dispatch on
+//! [`Isa::current`] instead.
+//!
+//! # Conventions shared by every method
+//! - Any length `n ≥ 0` is valid; there is no alignment requirement. Implementations process
+//!   whole vectors and finish the last `n mod LANES` elements with masked loads and stores:
+//!   they never read or write an element outside the slices they are given, and they write
+//!   every output element exactly once (outputs need not be initialised: NaN is fine).
+//! - Inputs are read-only and outputs are `&mut`, so they cannot alias.
+//! - `key` and `first` name random draws: element `j` uses draw `first + j` of `key`
+//!   ([`StreamKey::draw`]), so a row split into pieces `[a, b)` that pass `first + a` draws
+//!   the same numbers as the whole row.
+//! - Length mismatches panic (before anything is written), as does `first + n > u64::MAX`.
+//!
+//! # Bit-identity
+//! [`Kernel::sigmoid_affine`], [`Kernel::sigmoid_affine_sample`] and [`Kernel::bernoulli`]
+//! give bit-identical results on every ISA (NaN payloads aside), so a seed gives the same
+//! model everywhere. [`Kernel::softplus_sum_affine`] agrees across ISAs only to within its
+//! error bound (the order of summation differs).
+
+use crate::dispatch::Isa;
+use crate::rng::StreamKey;
+
+pub use crate::portable::Scalar;
+#[cfg(target_arch = "x86_64")]
+pub use crate::x86::{Avx2Fma, Avx512};
+
+/// The operations every instruction set provides. See the [module docs](self) for the
+/// conventions on lengths, tails, aliasing and random draws.
+pub trait Kernel: Copy + Send + Sync + core::fmt::Debug + 'static {
+    /// The instruction set this kernel runs.
+    const ISA: Isa;
+
+    /// `prob[j] = σ(scale·pre[j] + bias[j])`, where `scale·pre[j] + bias[j]` is one fused
+    /// multiply-add (so `scale = 1` gives exactly `σ(pre[j] + bias[j])`), and σ is
+    /// [`crate::math`]'s approximation (max abs error < 2e-7; exact 0, ½, 1 at −∞, ±0, +∞;
+    /// NaN in, NaN out).
+    ///
+    /// # Panics
+    /// If `pre`, `bias` and `prob` differ in length.
+    fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]);
+
+    /// The fused Gibbs half-step epilogue: `prob` as in [`Kernel::sigmoid_affine`], and
+    /// `state[j] = rng::bernoulli(prob[j], key.draw(first + j))` (1.0 or 0.0), in one pass.
+    ///
+    /// # Panics
+    /// If the four slices differ in length, or `first + prob.len()` overflows `u64`.
+    #[allow(clippy::too_many_arguments)]
+    fn sigmoid_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    );
+
+    /// `state[j] = rng::bernoulli(p[j], key.draw(first + j))`: 1.0 with probability `p[j]`
+    /// (`⌊p·2²⁴⌋/2²⁴` exactly), else 0.0. Any `p` is accepted: `p ≤ 0` and NaN give 0,
+    /// `p ≥ 1` gives 1.
+    ///
+    /// # Panics
+    /// If the slices differ in length, or `first + p.len()` overflows `u64`.
+    fn bernoulli(self, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]);
+
+    /// `Σ_j softplus(scale·pre[j] + bias[j])` (one fused multiply-add per argument), each
+    /// term computed in f32 with relative error < 1e-6 and summed in f64. NaN if any term
+    /// is NaN, +∞ if any argument is +∞ (and none NaN).
+    ///
+    /// # Panics
+    /// If `pre` and `bias` differ in length.
+    fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64;
+
+    /// Writes the indices `j` with `x[j] != 0.0` (NaN counts as nonzero, `−0.0` does not)
+    /// in increasing order to `out[..count]` and returns `count`. `out[count..]` is not
+    /// written.
+    ///
+    /// # Panics
+    /// If `out.len() < x.len()`, or `x.len() > 2³²` (an index would not fit in `u32`).
+    fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize;
+}
+
+/// The panic of every length check, kept out of line.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn length_error(what: &str, want: usize, got: usize) -> ! {
+    panic!("rbm-kernels: {what} has length {got}, expected {want}")
+}
+
+/// Panics unless `got == want`.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_len(what: &str, want: usize, got: usize) {
+    if got != want {
+        length_error(what, want, got);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn draw_range_error(first: u64, n: usize) -> ! {
+    panic!("rbm-kernels: draws first = {first} plus {n} elements overflow u64")
+}
+
+/// Panics unless draws `first .. first + n` exist.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_draws(first: u64, n: usize) {
+    if first.checked_add(n as u64).is_none() {
+        draw_range_error(first, n);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn nonzero_error(n: usize, out: usize) -> ! {
+    panic!(
+        "rbm-kernels: nonzero_indices needs out.len() ≥ x.len() = {n} ≤ 2^32, got out.len() = {out}"
+    )
+}
+
+/// Panics unless `out` can hold every index of `x` and every index fits `u32`.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_nonzero(n: usize, out: usize) {
+    if out < n || n as u64 > 1 << 32 {
+        nonzero_error(n, out);
+    }
+}
+
+/// The checks of [`Kernel::sigmoid_affine_sample`].
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_sample(pre: usize, bias: usize, first: u64, prob: usize, state: usize) {
+    check_len("pre", prob, pre);
+    check_len("bias", prob, bias);
+    check_len("state", prob, state);
+    check_draws(first, prob);
+}

@@ -1,0 +1,322 @@
+//! The AVX-512 instruction set (F, DQ, BW, VL): 16 f32 lanes; tails through mask registers
+//! (`_mm512_maskz_loadu_ps` / `_mm512_mask_storeu_ps` touch only the masked lanes), random
+//! words with `vpmullq`, index compression with `vpcompressd`.
+
+use core::arch::x86_64::*;
+
+use super::{MIX_M1, MIX_M2, POPCOUNT8, counters};
+use crate::dispatch::Isa;
+use crate::kernel::{Kernel, check_draws, check_len, check_nonzero, check_sample};
+use crate::math::TWO_24;
+use crate::rng::{GOLDEN, StreamKey};
+use crate::simd::{self, Simd};
+
+/// The AVX-512 instruction set (F, DQ, BW, VL, with AVX2 and FMA). A value proves that the
+/// CPU has it: get one from [`Avx512::try_new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Avx512 {
+    _proof: (),
+}
+
+impl Avx512 {
+    /// The token, if this CPU has AVX-512 F/DQ/BW/VL, AVX2 and FMA
+    /// ([`Isa::is_available`]).
+    #[inline]
+    pub fn try_new() -> Option<Self> {
+        Isa::Avx512.is_available().then_some(Avx512 { _proof: () })
+    }
+
+    /// The token, unchecked.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/DQ/BW/VL, AVX2 and FMA (`Isa::Avx512.is_available()`):
+    /// every kernel of the token executes those instructions.
+    #[inline]
+    pub unsafe fn new_unchecked() -> Self {
+        Avx512 { _proof: () }
+    }
+}
+
+/// The random stream: counter words for the next vector, the previous word vector and the
+/// lane selection (`first & 1 ..`) of `[cur : nxt]` (see the [module docs](super)).
+pub(crate) struct Rng512 {
+    ctr: __m512i,
+    cur: __m512i,
+    idx: __m512i,
+}
+
+/// Lanes `0..n` of a 16-lane mask (`n ≤ 16`).
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// Lane operations whose only requirement is the token's instruction set.
+macro_rules! lane_ops {
+    ($(fn $name:ident($($a:ident: $t:ty),*) -> $r:ty { $($body:tt)* })*) => {$(
+        #[inline(always)]
+        fn $name(self, $($a: $t),*) -> $r {
+            // SAFETY: `self` exists only if the CPU has AVX-512 F/DQ/BW/VL (see
+            // `Avx512::try_new`), and these intrinsics take no pointers.
+            unsafe { $($body)* }
+        }
+    )*};
+}
+
+impl Avx512 {
+    /// SplitMix64's finalizer ([`crate::rng::mix64`]) on each 64-bit lane.
+    #[inline(always)]
+    fn mix64(self, z: __m512i) -> __m512i {
+        // SAFETY: `self` proves AVX-512 F/DQ; no pointers.
+        unsafe {
+            let z = _mm512_xor_si512(z, _mm512_srli_epi64::<30>(z));
+            let z = _mm512_mullo_epi64(z, _mm512_set1_epi64(MIX_M1 as i64));
+            let z = _mm512_xor_si512(z, _mm512_srli_epi64::<27>(z));
+            let z = _mm512_mullo_epi64(z, _mm512_set1_epi64(MIX_M2 as i64));
+            _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z))
+        }
+    }
+}
+
+impl Simd for Avx512 {
+    const LANES: usize = 16;
+    type F = __m512;
+    type U = __m512i;
+    type Rng = Rng512;
+    type Acc = (__m512d, __m512d);
+
+    lane_ops! {
+        fn splat(x: f32) -> __m512 { _mm512_set1_ps(x) }
+        fn add(a: __m512, b: __m512) -> __m512 { _mm512_add_ps(a, b) }
+        fn sub(a: __m512, b: __m512) -> __m512 { _mm512_sub_ps(a, b) }
+        fn mul(a: __m512, b: __m512) -> __m512 { _mm512_mul_ps(a, b) }
+        fn div(a: __m512, b: __m512) -> __m512 { _mm512_div_ps(a, b) }
+        fn fma(a: __m512, b: __m512, c: __m512) -> __m512 { _mm512_fmadd_ps(a, b, c) }
+        fn neg_abs(a: __m512) -> __m512 {
+            _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_castps_si512(a),
+                _mm512_set1_epi32(i32::MIN),
+            ))
+        }
+        fn select_lt(a: __m512, b: __m512, t: __m512, f: __m512) -> __m512 {
+            _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b), f, t)
+        }
+        fn max(a: __m512, b: __m512) -> __m512 { _mm512_max_ps(a, b) }
+        fn pow2_from_magic(z: __m512) -> __m512 {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+                _mm512_castps_si512(z),
+                _mm512_set1_epi32(127),
+            )))
+        }
+        fn bernoulli(p: __m512, u: __m512i) -> __m512 {
+            let two24 = _mm512_set1_ps(TWO_24);
+            // min(2²⁴, NaN) is NaN (x86 returns the second operand), converted to i32::MIN.
+            let t = _mm512_cvttps_epi32(_mm512_min_ps(two24, _mm512_mul_ps(p, two24)));
+            let k = _mm512_cmplt_epi32_mask(_mm512_srli_epi32::<8>(u), t);
+            _mm512_maskz_mov_ps(k, _mm512_set1_ps(1.0))
+        }
+        fn keep_first(v: __m512, n: usize) -> __m512 { _mm512_maskz_mov_ps(first_lanes(n), v) }
+        fn acc_zero() -> (__m512d, __m512d) { (_mm512_setzero_pd(), _mm512_setzero_pd()) }
+        fn acc_add(acc: (__m512d, __m512d), v: __m512) -> (__m512d, __m512d) {
+            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            let hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps::<1>(v));
+            (_mm512_add_pd(acc.0, lo), _mm512_add_pd(acc.1, hi))
+        }
+        fn acc_total(acc: (__m512d, __m512d)) -> f64 {
+            _mm512_reduce_add_pd(_mm512_add_pd(acc.0, acc.1))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m512 {
+        // SAFETY: the caller guarantees 16 readable floats at `p`; `self` proves AVX-512.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(self, p: *const f32, n: usize) -> __m512 {
+        debug_assert!(0 < n && n < 16);
+        // SAFETY: the caller guarantees `n` readable floats at `p`; the masked load does not
+        // access (or fault on) the lanes outside the mask; `self` proves AVX-512.
+        unsafe { _mm512_maskz_loadu_ps(first_lanes(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m512) {
+        // SAFETY: the caller guarantees 16 writable floats at `p`; `self` proves AVX-512.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(self, p: *mut f32, v: __m512, n: usize) {
+        debug_assert!(0 < n && n < 16);
+        // SAFETY: the caller guarantees `n` writable floats at `p`; the masked store writes
+        // only the lanes in the mask; `self` proves AVX-512.
+        unsafe { _mm512_mask_storeu_ps(p, first_lanes(n), v) }
+    }
+
+    #[inline(always)]
+    fn rng(self, key: StreamKey, first: u64) -> Rng512 {
+        let c: [u64; 8] = counters(key, first);
+        let o = (first & 1) as i32;
+        // SAFETY: `self` proves AVX-512 F; no pointers.
+        unsafe {
+            let ctr = _mm512_set_epi64(
+                c[7] as i64,
+                c[6] as i64,
+                c[5] as i64,
+                c[4] as i64,
+                c[3] as i64,
+                c[2] as i64,
+                c[1] as i64,
+                c[0] as i64,
+            );
+            let idx = _mm512_add_epi32(
+                _mm512_set1_epi32(o),
+                _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            );
+            let step = _mm512_set1_epi64(GOLDEN.wrapping_mul(8) as i64);
+            Rng512 {
+                ctr: _mm512_add_epi64(ctr, step),
+                cur: self.mix64(ctr),
+                idx,
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn draws(self, r: &mut Rng512) -> __m512i {
+        let nxt = self.mix64(r.ctr);
+        // SAFETY: `self` proves AVX-512 F; no pointers.
+        unsafe {
+            r.ctr = _mm512_add_epi64(r.ctr, _mm512_set1_epi64(GOLDEN.wrapping_mul(8) as i64));
+            // Lanes `o .. o + 16` of [cur : nxt] (indices ≥ 16 select from `nxt`).
+            let out = _mm512_permutex2var_epi32(r.cur, r.idx, nxt);
+            r.cur = nxt;
+            out
+        }
+    }
+}
+
+// The `#[target_feature]` shims: each instantiates a shared body with the features enabled,
+// so the inlined lane operations compile to AVX-512 instructions.
+
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+fn sigmoid_affine_avx512(s: Avx512, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+    simd::sigmoid_affine(s, pre, scale, bias, prob);
+}
+
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn sigmoid_affine_sample_avx512(
+    s: Avx512,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) {
+    simd::sigmoid_affine_sample(s, pre, scale, bias, key, first, prob, state);
+}
+
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+fn bernoulli_avx512(s: Avx512, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
+    simd::bernoulli(s, p, key, first, state);
+}
+
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+fn softplus_sum_affine_avx512(s: Avx512, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+    simd::softplus_sum_affine(s, pre, scale, bias)
+}
+
+/// Nonzero indices: per 16 elements, a compare into a mask, `vpcompressd` of the lane
+/// indices, and a masked store of exactly `popcount(mask)` lanes.
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+fn nonzero_indices_avx512(x: &[f32], out: &mut [u32]) -> usize {
+    let n = x.len();
+    let out = &mut out[..n];
+    let (px, po) = (x.as_ptr(), out.as_mut_ptr());
+    let zero = _mm512_setzero_ps();
+    let step = _mm512_set1_epi32(16);
+    let mut idx = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let mut count = 0usize;
+    let mut i = 0;
+    // `count ≤ i` throughout (one index at most per element read), so a store of `cnt ≤ 16`
+    // lanes at `count` after reading elements `i .. i + m` ends at or before `i + m ≤ n`.
+    while i + 16 <= n {
+        // SAFETY: `i + 16 ≤ n = x.len()`.
+        let v = unsafe { _mm512_loadu_ps(px.add(i)) };
+        let m = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, zero);
+        if m != 0 {
+            let cnt = (POPCOUNT8[(m & 0xff) as usize] + POPCOUNT8[(m >> 8) as usize]) as usize;
+            let c = _mm512_maskz_compress_epi32(m, idx);
+            // SAFETY: `count + cnt ≤ i + 16 ≤ n = out.len()` (see above); only the first
+            // `cnt` lanes are written.
+            unsafe { _mm512_mask_storeu_epi32(po.add(count).cast(), first_lanes(cnt), c) };
+            count += cnt;
+        }
+        idx = _mm512_add_epi32(idx, step);
+        i += 16;
+    }
+    if i < n {
+        let tail = first_lanes(n - i);
+        // SAFETY: the mask covers elements `i .. n` of `x`; masked-off lanes are not read.
+        let v = unsafe { _mm512_maskz_loadu_ps(tail, px.add(i)) };
+        let m = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(tail, v, zero);
+        let cnt = (POPCOUNT8[(m & 0xff) as usize] + POPCOUNT8[(m >> 8) as usize]) as usize;
+        let c = _mm512_maskz_compress_epi32(m, idx);
+        // SAFETY: `count + cnt ≤ n = out.len()`; only the first `cnt` lanes are written.
+        unsafe { _mm512_mask_storeu_epi32(po.add(count).cast(), first_lanes(cnt), c) };
+        count += cnt;
+    }
+    count
+}
+
+impl Kernel for Avx512 {
+    const ISA: Isa = Isa::Avx512;
+
+    #[track_caller]
+    fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+        check_len("pre", prob.len(), pre.len());
+        check_len("bias", prob.len(), bias.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { sigmoid_affine_avx512(self, pre, scale, bias, prob) }
+    }
+
+    #[track_caller]
+    fn sigmoid_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) {
+        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { sigmoid_affine_sample_avx512(self, pre, scale, bias, key, first, prob, state) }
+    }
+
+    #[track_caller]
+    fn bernoulli(self, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
+        check_len("p", state.len(), p.len());
+        check_draws(first, state.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { bernoulli_avx512(self, p, key, first, state) }
+    }
+
+    #[track_caller]
+    fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+        check_len("bias", pre.len(), bias.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { softplus_sum_affine_avx512(self, pre, scale, bias) }
+    }
+
+    #[track_caller]
+    fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
+        check_nonzero(x.len(), out.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { nonzero_indices_avx512(x, out) }
+    }
+}

@@ -1,0 +1,598 @@
+//! Every instruction set against the scalar references: bit-identity with the portable
+//! (`Scalar`) ISA, accuracy against f64 and the libm oracle, tails over sizes 0..=67 and a
+//! few large ones, NaN-poisoned padding around every buffer, and the statistics of the draws.
+//!
+//! Each check runs once per ISA (`<check>::scalar`, `<check>::avx2`, `<check>::avx512`);
+//! an ISA the CPU lacks prints "skipping".
+
+mod common;
+
+use common::*;
+use rbm_kernels::rng::{self, StreamKey};
+use rbm_kernels::{Isa, api, scalar};
+
+/// One `#[test]` per ISA for a check `fn(Isa)`.
+macro_rules! per_isa {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            use rbm_kernels::Isa;
+            #[test]
+            fn scalar() {
+                crate::common::on_isa(Isa::Scalar, super::$check);
+            }
+            #[test]
+            fn avx2() {
+                crate::common::on_isa(Isa::Avx2Fma, super::$check);
+            }
+            #[test]
+            fn avx512() {
+                crate::common::on_isa(Isa::Avx512, super::$check);
+            }
+        }
+    )*};
+}
+
+per_isa!(
+    sigmoid_affine_accurate_and_identical,
+    sigmoid_dense_sweep_and_edges,
+    sample_identical_and_near_oracle,
+    bernoulli_matches_rng_for_every_p,
+    draw_statistics,
+    softplus_sum_accurate,
+    softplus_terms_accurate,
+    nonzero_indices_exact,
+);
+
+const SCALES: [f32; 3] = [1.0, 0.37, -2.5];
+
+fn sigmoid_affine_accurate_and_identical(isa: Isa) {
+    let root = StreamKey::new(11).derive(isa as u64);
+    let mut worst = (0.0f64, 0.0f32);
+    for n in sizes() {
+        for (si, &scale) in SCALES.iter().enumerate() {
+            let key = root.derive(n as u64).derive(si as u64);
+            let pre = Padded::from_slice(&inputs(key.derive(0), n, 30.0, 0.1));
+            let bias = Padded::from_slice(&inputs(key.derive(1), n, 3.0, 0.1));
+            let mut prob = Padded::poisoned(n);
+            api::sigmoid_affine_with(isa, pre.get(), scale, bias.get(), prob.get_mut());
+            let what = format!("{} n={n} scale={scale}", isa.name());
+            prob.assert_padding(&what);
+            prob.assert_written(&what);
+            let mut want = vec![0.0; n];
+            api::sigmoid_affine_with(Isa::Scalar, pre.get(), scale, bias.get(), &mut want);
+            assert_same(&what, prob.get(), &want);
+            for j in 0..n {
+                let x = scale.mul_add(pre.get()[j], bias.get()[j]);
+                let got = prob.get()[j];
+                if x.is_nan() {
+                    assert!(got.is_nan(), "{what}: σ({x}) = {got}");
+                    continue;
+                }
+                let err = (got as f64 - sigmoid_f64(x as f64)).abs();
+                if err > worst.0 {
+                    worst = (err, x);
+                }
+                assert!(err <= 2e-7, "{what}: σ({x}) = {got}, error {err:e}");
+            }
+        }
+    }
+    eprintln!(
+        "{}: sigmoid_affine max abs error {:e} (at x = {})",
+        isa.name(),
+        worst.0,
+        worst.1
+    );
+}
+
+fn sigmoid_dense_sweep_and_edges(isa: Isa) {
+    // [-100, 100] in steps of 1e-4, then 2^20 random bit patterns, then the edges.
+    let mut x: Vec<f32> = (0..=2_000_000)
+        .map(|i| (i as f64 * 1e-4 - 100.0) as f32)
+        .collect();
+    let key = StreamKey::new(5);
+    x.extend((0..1u64 << 20).map(|j| f32::from_bits(key.draw(j))));
+    x.extend(EXTREMES);
+    let zero = vec![0.0f32; x.len()];
+    let mut got = vec![0.0f32; x.len()];
+    api::sigmoid_affine_with(isa, &x, 1.0, &zero, &mut got);
+    let (mut worst, mut at) = (0.0f64, 0.0f32);
+    for (&xi, &g) in x.iter().zip(&got) {
+        if xi.is_nan() {
+            assert!(g.is_nan(), "{}: σ(NaN) = {g}", isa.name());
+            continue;
+        }
+        let err = (g as f64 - sigmoid_f64(xi as f64)).abs();
+        if err > worst {
+            (worst, at) = (err, xi);
+        }
+    }
+    eprintln!(
+        "{}: sigmoid max abs error {worst:e} at x = {at} over {} inputs",
+        isa.name(),
+        x.len()
+    );
+    assert!(
+        worst <= 2e-7,
+        "{}: max abs error {worst:e} at {at}",
+        isa.name()
+    );
+    if isa != Isa::Scalar {
+        let mut want = vec![0.0f32; x.len()];
+        api::sigmoid_affine_with(Isa::Scalar, &x, 1.0, &zero, &mut want);
+        assert_same(&format!("{} sweep", isa.name()), &got, &want);
+    }
+    // Exact values.
+    let sig = |v: f32| {
+        let mut o = [0.0f32];
+        api::sigmoid_affine_with(isa, &[v], 1.0, &[0.0], &mut o);
+        o[0]
+    };
+    assert_eq!(sig(0.0), 0.5);
+    assert_eq!(sig(-0.0), 0.5);
+    assert_eq!(sig(f32::INFINITY), 1.0);
+    assert_eq!(sig(f32::NEG_INFINITY), 0.0);
+    assert_eq!(sig(f32::MAX), 1.0);
+    assert_eq!(sig(f32::MIN), 0.0);
+    assert_eq!(sig(1e30), 1.0);
+    assert_eq!(sig(-1e30), 0.0);
+    assert_eq!(sig(17.0), 1.0);
+    assert_eq!(sig(-88.0), 0.0);
+    assert!(sig(f32::NAN).is_nan());
+    assert!(sig(-f32::NAN).is_nan());
+    // Monotone over the sweep.
+    assert!(
+        got[..=2_000_000].windows(2).all(|w| w[0] <= w[1]),
+        "not monotone"
+    );
+}
+
+fn sample_identical_and_near_oracle(isa: Isa) {
+    let root = StreamKey::new(21);
+    let (mut flips, mut close, mut total) = (0usize, 0usize, 0usize);
+    for n in sizes() {
+        for first in [0u64, 1, 7, (1 << 40) + 3] {
+            for &scale in &SCALES[..2] {
+                let key = root.derive(n as u64).derive(first);
+                let pre = Padded::from_slice(&inputs(key.derive(0), n, 8.0, 0.05));
+                let bias = Padded::from_slice(&inputs(key.derive(1), n, 2.0, 0.05));
+                let mut prob = Padded::poisoned(n);
+                let mut state = Padded::poisoned(n);
+                api::sigmoid_affine_sample_with(
+                    isa,
+                    pre.get(),
+                    scale,
+                    bias.get(),
+                    key,
+                    first,
+                    prob.get_mut(),
+                    state.get_mut(),
+                );
+                let what = format!("{} n={n} first={first} scale={scale}", isa.name());
+                for (b, name) in [(&prob, "prob"), (&state, "state")] {
+                    b.assert_padding(&format!("{what} {name}"));
+                    b.assert_written(&format!("{what} {name}"));
+                }
+                // Bit-identical to the portable ISA, and to sigmoid_affine + rng::bernoulli.
+                let (mut p2, mut s2) = (vec![0.0; n], vec![0.0; n]);
+                api::sigmoid_affine_sample_with(
+                    Isa::Scalar,
+                    pre.get(),
+                    scale,
+                    bias.get(),
+                    key,
+                    first,
+                    &mut p2,
+                    &mut s2,
+                );
+                assert_same(&format!("{what} prob"), prob.get(), &p2);
+                assert_same(&format!("{what} state"), state.get(), &s2);
+                let mut p3 = vec![0.0; n];
+                api::sigmoid_affine_with(isa, pre.get(), scale, bias.get(), &mut p3);
+                assert_same(&format!("{what} prob vs sigmoid_affine"), prob.get(), &p3);
+                for j in 0..n {
+                    let want = rng::bernoulli(prob.get()[j], key.draw(first + j as u64));
+                    assert_eq!(state.get()[j].to_bits(), want.to_bits(), "{what} j={j}");
+                }
+                // Against the libm oracle: equal samples except where the draw is within
+                // 1e-6 of the probability.
+                let (mut po, mut so) = (vec![0.0; n], vec![0.0; n]);
+                scalar::sigmoid_affine_sample(
+                    pre.get(),
+                    scale,
+                    bias.get(),
+                    key,
+                    first,
+                    &mut po,
+                    &mut so,
+                );
+                for j in 0..n {
+                    let (p, o) = (prob.get()[j], po[j]);
+                    assert!(
+                        same(p, o) || (p - o).abs() <= 4e-7,
+                        "{what} j={j}: prob {p} vs oracle {o}"
+                    );
+                    let u = key.draw(first + j as u64) as f64 / 4_294_967_296.0;
+                    let near = (u - o as f64).abs() < 1e-6;
+                    close += near as usize;
+                    total += 1;
+                    if state.get()[j] != so[j] {
+                        assert!(near, "{what} j={j}: sample flipped with u={u}, p={o}");
+                        flips += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: {flips} samples differ from the libm oracle, of {close} draws within 1e-6 of p ({total} samples)",
+        isa.name()
+    );
+}
+
+fn bernoulli_matches_rng_for_every_p(isa: Isa) {
+    let root = StreamKey::new(31);
+    // Probabilities at the thresholds: k / 2^24 and its neighbours.
+    let edges: Vec<f32> = [1u32, 2, 255, 1 << 23, (1 << 24) - 1]
+        .iter()
+        .flat_map(|&k| {
+            let p = k as f32 / 16_777_216.0;
+            [
+                p,
+                f32::from_bits(p.to_bits() - 1),
+                f32::from_bits(p.to_bits() + 1),
+            ]
+        })
+        .chain([1.0, 0.999_999_94, 1.000_000_1, 2.0, 128.0, 1e30, -1e-30])
+        .collect();
+    for n in sizes() {
+        for first in [0u64, 1, 2, 15, 16, 17, u64::MAX - 5000] {
+            let key = root.derive(n as u64).derive(first);
+            let mut p = inputs(key.derive(0), n, 1.0, 0.2);
+            for (j, v) in p.iter_mut().enumerate() {
+                if j % 7 == 3 {
+                    *v = v.abs(); // more probabilities inside [0, 1]
+                } else if j % 11 == 5 {
+                    *v = edges[j % edges.len()];
+                }
+            }
+            let p = Padded::from_slice(&p);
+            let mut state = Padded::poisoned(n);
+            api::bernoulli_with(isa, p.get(), key, first, state.get_mut());
+            let what = format!("{} n={n} first={first}", isa.name());
+            state.assert_padding(&what);
+            for j in 0..n {
+                let want = rng::bernoulli(p.get()[j], key.draw(first + j as u64));
+                assert_eq!(
+                    state.get()[j].to_bits(),
+                    want.to_bits(),
+                    "{what} j={j} p={}",
+                    p.get()[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn same_draws_on_every_isa_and_for_split_rows() {
+    let key = StreamKey::new(2024).derive(7);
+    let n = 100;
+    let pre = inputs(key.derive(0), n, 4.0, 0.0);
+    let bias = inputs(key.derive(1), n, 1.0, 0.0);
+    for first in [0u64, 1, 2, 3, 15, 16, 17, 31, 1001] {
+        let mut runs = Vec::new();
+        for isa in Isa::available() {
+            let (mut prob, mut state) = (vec![0.0; n], vec![0.0; n]);
+            api::sigmoid_affine_sample_with(
+                isa, &pre, 1.0, &bias, key, first, &mut prob, &mut state,
+            );
+            for j in 0..n {
+                let want = rng::bernoulli(prob[j], key.draw(first + j as u64));
+                assert_eq!(state[j], want, "{} first={first} j={j}", isa.name());
+            }
+            let mut again = vec![0.0; n];
+            api::bernoulli_with(isa, &prob, key, first, &mut again);
+            assert_same(&format!("{} bernoulli", isa.name()), &again, &state);
+            // A row split anywhere draws the same numbers as the whole row.
+            for cut in [1, 7, 8, 9, 16, 33, 99] {
+                let mut split = vec![0.0; n];
+                api::bernoulli_with(isa, &prob[..cut], key, first, &mut split[..cut]);
+                api::bernoulli_with(
+                    isa,
+                    &prob[cut..],
+                    key,
+                    first + cut as u64,
+                    &mut split[cut..],
+                );
+                assert_same(&format!("{} cut={cut}", isa.name()), &split, &state);
+            }
+            runs.push((isa, prob, state));
+        }
+        for (isa, prob, state) in &runs[1..] {
+            assert_same(
+                &format!("{} prob first={first}", isa.name()),
+                prob,
+                &runs[0].1,
+            );
+            assert_same(
+                &format!("{} state first={first}", isa.name()),
+                state,
+                &runs[0].2,
+            );
+        }
+    }
+}
+
+/// Pearson correlation of paired samples.
+fn correlation(pairs: impl Iterator<Item = (f32, f32)>) -> (f64, usize) {
+    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        let (x, y) = (x as f64, y as f64);
+        n += 1;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        syy += y * y;
+        sxy += x * y;
+    }
+    let nf = n as f64;
+    let cov = sxy / nf - sx / nf * sy / nf;
+    let vx = sxx / nf - (sx / nf).powi(2);
+    let vy = syy / nf - (sy / nf).powi(2);
+    (cov / (vx * vy).sqrt(), n)
+}
+
+fn draw_statistics(isa: Isa) {
+    let p = 0.13f32;
+    let (rows, cols) = (1000usize, 1000usize);
+    let parent = StreamKey::new(99).derive(1);
+    for first in [0u64, 1] {
+        let probs = vec![p; cols];
+        let mut s = vec![0.0f32; rows * cols];
+        for (r, row) in s.chunks_mut(cols).enumerate() {
+            api::bernoulli_with(isa, &probs, parent.derive(r as u64), first, row);
+        }
+        let n = s.len() as f64;
+        let mean = s.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let sd = (p as f64 * (1.0 - p as f64) / n).sqrt();
+        let lanes = correlation(
+            s.chunks(cols)
+                .flat_map(|row| row.windows(2).map(|w| (w[0], w[1]))),
+        );
+        let across = correlation(
+            s.chunks(cols)
+                .zip(s.chunks(cols).skip(1))
+                .flat_map(|(a, b)| a.iter().copied().zip(b.iter().copied())),
+        );
+        // Lanes 16 apart (one AVX-512 vector) and 8 apart (one AVX2 vector).
+        let lag16 = correlation(
+            s.chunks(cols)
+                .flat_map(|row| row.iter().copied().zip(row[16..].iter().copied())),
+        );
+        let lag8 = correlation(
+            s.chunks(cols)
+                .flat_map(|row| row.iter().copied().zip(row[8..].iter().copied())),
+        );
+        eprintln!(
+            "{} first={first}: mean {mean:.5} (p {p}, σ {sd:.1e}); lag-1 correlation across lanes {:.1e}, across rows {:.1e}, lag 8 {:.1e}, lag 16 {:.1e}",
+            isa.name(),
+            lanes.0,
+            across.0,
+            lag8.0,
+            lag16.0
+        );
+        assert!((mean - p as f64).abs() < 5.0 * sd, "mean {mean}");
+        for (what, (c, m)) in [
+            ("lanes", lanes),
+            ("rows", across),
+            ("lag 8", lag8),
+            ("lag 16", lag16),
+        ] {
+            let bound = 3.0 / (m as f64).sqrt();
+            assert!(
+                c.abs() < bound,
+                "{} {what}: correlation {c} ≥ {bound}",
+                isa.name()
+            );
+        }
+    }
+}
+
+fn softplus_sum_accurate(isa: Isa) {
+    let root = StreamKey::new(41);
+    let mut worst = 0.0f64;
+    let mut check = |n: usize, width: f64, scale: f32, k: u64| {
+        let key = root.derive(n as u64).derive(k);
+        let pre = Padded::from_slice(&inputs(key.derive(0), n, width, 0.0));
+        let bias = Padded::from_slice(&inputs(key.derive(1), n, 2.0, 0.0));
+        let got = api::softplus_sum_affine_with(isa, pre.get(), scale, bias.get());
+        let want: f64 = (0..n)
+            .map(|j| softplus_f64(scale.mul_add(pre.get()[j], bias.get()[j]) as f64))
+            .sum();
+        let rel = if want == 0.0 {
+            got.abs()
+        } else {
+            (got - want).abs() / want
+        };
+        worst = worst.max(rel);
+        assert!(
+            rel <= 1e-6,
+            "{} n={n} width={width} scale={scale}: {got} vs {want}, relative error {rel:e}",
+            isa.name()
+        );
+        let portable = api::softplus_sum_affine_with(Isa::Scalar, pre.get(), scale, bias.get());
+        assert!(
+            (got - portable).abs() <= 2e-6 * want,
+            "{}: {got} vs portable {portable}",
+            isa.name()
+        );
+    };
+    for n in sizes().into_iter().chain([10_000]) {
+        for (k, (width, scale)) in [(5.0, 1.0f32), (40.0, 1.0), (80.0, 0.5), (20.0, -1.3)]
+            .into_iter()
+            .enumerate()
+        {
+            check(n, width, scale, k as u64);
+        }
+    }
+    // Mostly tiny terms: the sum is dominated by e^x for x far below 0.
+    check(10_000, 10.0, 1.0, 99);
+    eprintln!(
+        "{}: softplus_sum_affine max relative error {worst:e}",
+        isa.name()
+    );
+    let sum = |x: &[f32]| api::softplus_sum_affine_with(isa, x, 1.0, &vec![0.0; x.len()]);
+    assert_eq!(sum(&[]), 0.0);
+    assert!(sum(&[1.0, f32::NAN, 2.0]).is_nan());
+    assert_eq!(sum(&[1.0, f32::INFINITY]), f64::INFINITY);
+    assert_eq!(sum(&[f32::NEG_INFINITY; 20]), 0.0);
+    assert_eq!(sum(&[1e30; 3]), 3.0 * (1e30f32 as f64));
+    assert!((sum(&[0.0; 17]) - 17.0 * std::f64::consts::LN_2).abs() < 1e-5);
+}
+
+fn softplus_terms_accurate(isa: Isa) {
+    // One term at a time (each call is a 1-element tail): x in [-87, 100] in steps of 1e-3.
+    let (mut worst, mut at) = (0.0f64, 0.0f32);
+    for i in 0..=187_000 {
+        let x = (i as f64 * 1e-3 - 87.0) as f32;
+        let got = api::softplus_sum_affine_with(isa, &[x], 1.0, &[0.0]);
+        let want = softplus_f64(x as f64);
+        let rel = (got - want).abs() / want;
+        if rel > worst {
+            (worst, at) = (rel, x);
+        }
+    }
+    eprintln!(
+        "{}: softplus max relative error {worst:e} at x = {at}",
+        isa.name()
+    );
+    assert!(
+        worst <= 1e-6,
+        "{}: softplus relative error {worst:e} at {at}",
+        isa.name()
+    );
+}
+
+fn nonzero_indices_exact(isa: Isa) {
+    let root = StreamKey::new(51);
+    for n in sizes() {
+        for (k, density) in [0.0, 0.01, 0.13, 0.5, 0.97, 1.0].into_iter().enumerate() {
+            let key = root.derive(n as u64).derive(k as u64);
+            let x: Vec<f32> = (0..n as u64)
+                .map(|j| {
+                    if unif(key, 2 * j) < density {
+                        // Ones mostly, and every other kind of nonzero.
+                        [1.0, 1.0, 1.0, f32::NAN, -3.5, 1e-40, f32::INFINITY][j as usize % 7]
+                    } else if j % 3 == 0 {
+                        -0.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let x = Padded::from_slice(&x);
+            let mut want = vec![0u32; n];
+            let count_want = scalar::nonzero_indices(x.get(), &mut want);
+            let mut out = Padded::poisoned_u32(n);
+            let what = format!("{} n={n} density={density}", isa.name());
+            // Give the kernel the data and the trailing padding: it may use `out.len() ≥ n`
+            // but must write only `out[..count]`.
+            let count = api::nonzero_indices_with(isa, x.get(), out.tail_mut());
+            assert_eq!(count, count_want, "{what}");
+            assert_eq!(&out.tail()[..count], &want[..count], "{what}");
+            assert!(
+                out.tail()[count..].iter().all(|&v| v == u32::MAX),
+                "{what}: wrote past count"
+            );
+            assert!(
+                out.leading().iter().all(|&v| v == u32::MAX),
+                "{what}: wrote before out"
+            );
+        }
+    }
+}
+
+#[test]
+fn dispatched_api_agrees_with_current_isa() {
+    let isa = Isa::current();
+    let key = StreamKey::new(8);
+    let pre = inputs(key.derive(0), 333, 6.0, 0.05);
+    let bias = inputs(key.derive(1), 333, 1.0, 0.05);
+    let (mut a, mut b) = (vec![0.0; 333], vec![0.0; 333]);
+    api::sigmoid_affine(&pre, 0.8, &bias, &mut a);
+    api::sigmoid_affine_with(isa, &pre, 0.8, &bias, &mut b);
+    assert_same("sigmoid_affine", &a, &b);
+    let (mut sa, mut sb) = (vec![0.0; 333], vec![0.0; 333]);
+    api::sigmoid_affine_sample(&pre, 0.8, &bias, key, 5, &mut a, &mut sa);
+    api::sigmoid_affine_sample_with(isa, &pre, 0.8, &bias, key, 5, &mut b, &mut sb);
+    assert_same("sample", &sa, &sb);
+    api::bernoulli(&a, key, 9, &mut sa);
+    api::bernoulli_with(isa, &a, key, 9, &mut sb);
+    assert_same("bernoulli", &sa, &sb);
+    assert_eq!(
+        api::softplus_sum_affine(&pre, 0.8, &bias).to_bits(),
+        api::softplus_sum_affine_with(isa, &pre, 0.8, &bias).to_bits()
+    );
+    let (mut ia, mut ib) = (vec![0u32; 333], vec![0u32; 333]);
+    let c = api::nonzero_indices(&sa, &mut ia);
+    assert_eq!(c, api::nonzero_indices_with(isa, &sa, &mut ib));
+    assert_eq!(ia, ib);
+    assert!(rbm_kernels::dispatch::used().contains(&isa));
+}
+
+#[test]
+#[should_panic(expected = "bias has length 3, expected 4")]
+fn sigmoid_length_mismatch_panics() {
+    api::sigmoid_affine(&[0.0; 4], 1.0, &[0.0; 3], &mut [0.0; 4]);
+}
+
+#[test]
+#[should_panic(expected = "state has length 5, expected 4")]
+fn sample_length_mismatch_panics() {
+    let key = StreamKey::new(1);
+    api::sigmoid_affine_sample(
+        &[0.0; 4],
+        1.0,
+        &[0.0; 4],
+        key,
+        0,
+        &mut [0.0; 4],
+        &mut [0.0; 5],
+    );
+}
+
+#[test]
+#[should_panic(expected = "overflow u64")]
+fn draw_index_overflow_panics() {
+    api::bernoulli(&[0.5; 4], StreamKey::new(1), u64::MAX - 2, &mut [0.0; 4]);
+}
+
+#[test]
+#[should_panic(expected = "out.len() ≥ x.len()")]
+fn short_index_output_panics() {
+    api::nonzero_indices(&[1.0; 4], &mut [0; 3]);
+}
+
+#[test]
+fn kernels_are_usable_generically() {
+    use rbm_kernels::Kernel;
+    fn half_step<K: Kernel>(k: K, pre: &[f32], bias: &[f32], key: StreamKey) -> Vec<f32> {
+        let (mut p, mut s) = (vec![0.0; pre.len()], vec![0.0; pre.len()]);
+        k.sigmoid_affine_sample(pre, 1.0, bias, key, 0, &mut p, &mut s);
+        s
+    }
+    let key = StreamKey::new(3);
+    let pre = inputs(key, 77, 3.0, 0.0);
+    let bias = vec![0.1; 77];
+    let want = half_step(rbm_kernels::kernel::Scalar, &pre, &bias, key);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(k) = rbm_kernels::kernel::Avx2Fma::try_new() {
+            assert_eq!(half_step(k, &pre, &bias, key), want);
+        }
+        if let Some(k) = rbm_kernels::kernel::Avx512::try_new() {
+            assert_eq!(half_step(k, &pre, &bias, key), want);
+        }
+    }
+    assert_eq!(want.len(), 77);
+}
