@@ -385,3 +385,97 @@ fn gates_out_writes_the_model_and_one_line_per_chain() {
         "{text}"
     );
 }
+
+/// `rbm` with `RBM_FORCE_ISA=isa`.
+fn rbm_on(isa: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rbm"))
+        .args(args)
+        .env_remove("RBM_DATA")
+        .env("RBM_FORCE_ISA", isa)
+        .output()
+        .expect("run rbm")
+}
+
+#[test]
+fn same_seed_gives_identical_models_on_every_instruction_set() {
+    let isas: Vec<&str> = rbm_kernels::Isa::available()
+        .iter()
+        .map(|i| i.name())
+        .collect();
+    // The logic gates: tiny rows (3 units), every kernel on its tails.
+    let gates = [
+        "gates",
+        "--epochs",
+        "2",
+        "--batches",
+        "150",
+        "--json",
+        "--seed",
+        "3",
+    ];
+    let reference = rbm_on(isas[0], &gates);
+    assert!(reference.status.success());
+    for isa in &isas[1..] {
+        assert_eq!(
+            rbm_on(isa, &gates).stdout,
+            reference.stdout,
+            "gates on {isa} differ from {}",
+            isas[0]
+        );
+    }
+    // Real MNIST rows: binary products, SIMD epilogues, both thread counts.
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let mnist = data.join("mnist");
+    let dir = TempDir::new("cli-isa");
+    let mut models = Vec::new();
+    for (isa, threads) in isas.iter().flat_map(|i| [(i, "1"), (i, "2")]) {
+        let out_dir = dir.path().join(format!("{isa}-{threads}"));
+        let out = rbm_on(
+            isa,
+            &[
+                "--threads",
+                threads,
+                "train",
+                "--data",
+                mnist.to_str().unwrap(),
+                "--hidden",
+                "24",
+                "--epochs",
+                "1",
+                "--batches-per-epoch",
+                "6",
+                "--batch",
+                "16",
+                "--sample-steps",
+                "1",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{isa}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            run["isa"], **isa,
+            "the forced instruction set was not the one used"
+        );
+        let m = rbm::load_model(&out_dir.join("model.safetensors"))
+            .unwrap()
+            .model;
+        models.push((format!("{isa}, {threads} threads"), m));
+    }
+    for (name, m) in &models[1..] {
+        assert!(
+            *m == models[0].1,
+            "model trained on {name} differs from {}",
+            models[0].0
+        );
+    }
+}
