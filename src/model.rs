@@ -226,15 +226,7 @@ impl Rbm {
     /// # Errors
     /// [`Error::Shape`] on inconsistent lengths.
     pub fn hidden_probs(&self, v: &[f32], out: &mut [f32]) -> Result<()> {
-        let rows = self.batch_rows(v.len(), out.len(), Conditional::Hidden)?;
-        let mut pre = vec![0.0; out.len()];
-        let bufs = PassBuffers {
-            pre: &mut pre,
-            prob: out,
-            index: &mut RowIndex::default(),
-        };
-        pass::conditional(self, Conditional::Hidden, v, rows, bufs, None);
-        Ok(())
+        self.batch_conditional(Conditional::Hidden, v, out, None)
     }
 
     /// `p(v = 1 | h)` for a batch: `h` is `B × H`, `out` is `B × V`.
@@ -242,15 +234,7 @@ impl Rbm {
     /// # Errors
     /// [`Error::Shape`] on inconsistent lengths.
     pub fn visible_probs(&self, h: &[f32], out: &mut [f32]) -> Result<()> {
-        let rows = self.batch_rows(h.len(), out.len(), Conditional::Visible)?;
-        let mut pre = vec![0.0; out.len()];
-        let bufs = PassBuffers {
-            pre: &mut pre,
-            prob: out,
-            index: &mut RowIndex::default(),
-        };
-        pass::conditional(self, Conditional::Visible, h, rows, bufs, None);
-        Ok(())
+        self.batch_conditional(Conditional::Visible, h, out, None)
     }
 
     /// Samples `h ~ p(h | v)` for a batch: `v` is `B × V`; `prob` and `state` are `B × H`.
@@ -265,22 +249,7 @@ impl Rbm {
         prob: &mut [f32],
         state: &mut [f32],
     ) -> Result<()> {
-        let rows = self.batch_rows(v.len(), prob.len(), Conditional::Hidden)?;
-        self.check_len("hidden states", state.len(), prob.len())?;
-        let mut pre = vec![0.0; prob.len()];
-        pass::conditional(
-            self,
-            Conditional::Hidden,
-            v,
-            rows,
-            PassBuffers {
-                pre: &mut pre,
-                prob,
-                index: &mut RowIndex::default(),
-            },
-            Some((state, key)),
-        );
-        Ok(())
+        self.batch_conditional(Conditional::Hidden, v, prob, Some((state, key)))
     }
 
     /// Samples `v ~ p(v | h)` for a batch: `h` is `B × H`; `prob` and `state` are `B × V`.
@@ -295,21 +264,28 @@ impl Rbm {
         prob: &mut [f32],
         state: &mut [f32],
     ) -> Result<()> {
-        let rows = self.batch_rows(h.len(), prob.len(), Conditional::Visible)?;
-        self.check_len("visible states", state.len(), prob.len())?;
+        self.batch_conditional(Conditional::Visible, h, prob, Some((state, key)))
+    }
+
+    /// One checked conditional pass over a batch, with its own scratch buffers.
+    fn batch_conditional(
+        &self,
+        dir: Conditional,
+        input: &[f32],
+        prob: &mut [f32],
+        sample: Option<(&mut [f32], StreamKey)>,
+    ) -> Result<()> {
+        let rows = self.batch_rows(input.len(), prob.len(), dir)?;
+        if let Some((state, _)) = &sample {
+            self.check_len("states", state.len(), prob.len())?;
+        }
         let mut pre = vec![0.0; prob.len()];
-        pass::conditional(
-            self,
-            Conditional::Visible,
-            h,
-            rows,
-            PassBuffers {
-                pre: &mut pre,
-                prob,
-                index: &mut RowIndex::default(),
-            },
-            Some((state, key)),
-        );
+        let bufs = PassBuffers {
+            pre: &mut pre,
+            prob,
+            index: &mut RowIndex::default(),
+        };
+        pass::conditional(self, dir, input, rows, bufs, sample);
         Ok(())
     }
 
