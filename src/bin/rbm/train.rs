@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rbm::data::{self, Binarize, Order, Split};
+use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset};
-use rbm::{Error, Rbm};
+use rbm::{Error, IdxError, Rbm};
 use serde_json::json;
 
 use crate::args::{BinarizeArg, Preset, TrainArgs};
@@ -62,11 +62,32 @@ fn data_dir(a: &TrainArgs) -> rbm::Result<PathBuf> {
     }
 }
 
+/// The training split of the dataset in `dir`, refused when it holds no images: the row size
+/// of an empty image file is backed by no data (a 16-byte file may declare 0 images of
+/// 65535 × 65535 pixels), so it must not size a model or a buffer.
+///
+/// # Errors
+/// Those of [`data::open_split`]; [`Error::Idx`] with [`IdxError::WrongShape`] on the image
+/// file for an empty dataset.
+pub fn open_training_set(dir: &Path) -> rbm::Result<Dataset> {
+    let ds = data::open_split(dir, Split::Train)?;
+    if ds.is_empty() {
+        return Err(Error::Idx {
+            path: ds.images_file().path().to_path_buf(),
+            kind: IdxError::WrongShape {
+                expected: "[n, rows, cols] with n >= 1 (training needs images)",
+                found: ds.images_file().header().dims.clone(),
+            },
+        });
+    }
+    Ok(ds)
+}
+
 pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     let plan = plan(a);
     plan.train.validate()?;
     let dir = data_dir(a)?;
-    let ds = data::open_split(&dir, Split::Train)?;
+    let ds = open_training_set(&dir)?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
     if plan.marginal_bias {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
