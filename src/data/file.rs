@@ -112,8 +112,8 @@ impl IdxFile {
     /// [`Error::Idx`] with [`IdxError::Gzip`] for a corrupt or truncated gzip stream (or bytes
     /// after its last member), [`IdxError::InflatesTooLong`] for a stream that inflates past
     /// its declared size, and the errors of [`idx::parse`] for the inflated bytes;
-    /// [`Error::Io`] when `reader` fails, or (kind `OutOfMemory`) when a buffer of the
-    /// declared size cannot be had.
+    /// [`Error::Io`] when `reader` fails, or (kind `OutOfMemory`) when the data that actually
+    /// inflates cannot be held in memory.
     pub fn from_gzip_reader(reader: impl Read, path: impl Into<PathBuf>) -> Result<IdxFile> {
         let path = path.into();
         let bytes = inflate(&path, reader)?;
@@ -231,29 +231,23 @@ fn inflate(path: &Path, reader: impl Read) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// An empty buffer for a file of `total` bytes (header and data): capacity for all of it
-/// when small, for [`GZ_FIRST_RESERVE`] bytes otherwise ([`read_data`] grows it). An
-/// out-of-memory I/O error (never an abort) when `total` does not fit in memory at all.
+/// An empty buffer for a file of `total` bytes (header and data), with capacity for all of it
+/// when small and for [`GZ_FIRST_RESERVE`] bytes otherwise: [`read_data`] grows it as data
+/// arrives, so a declared size is never reserved on trust.
 fn allocate(path: &Path, total: u64) -> Result<Vec<u8>> {
-    let total = usize::try_from(total)
-        .ok()
-        .filter(|&t| t <= isize::MAX as usize)
-        .ok_or_else(|| out_of_memory(path, total))?;
+    let first = usize::try_from(total).map_or(GZ_FIRST_RESERVE, |t| t.min(GZ_FIRST_RESERVE));
     let mut buf = Vec::new();
-    buf.try_reserve_exact(total.min(GZ_FIRST_RESERVE))
-        .map_err(|_| out_of_memory(path, total as u64))?;
+    buf.try_reserve_exact(first).map_err(|_| {
+        let msg = format!("cannot reserve {first} bytes for the inflated data");
+        Error::io(path, io::Error::new(io::ErrorKind::OutOfMemory, msg))
+    })?;
     Ok(buf)
 }
 
-/// The I/O error for a declared size that cannot be held in memory.
-fn out_of_memory(path: &Path, total: u64) -> Error {
-    let msg = format!("cannot hold the {total} bytes its IDX header declares");
-    Error::io(path, io::Error::new(io::ErrorKind::OutOfMemory, msg))
-}
-
 /// Appends up to `len` inflated bytes to `buf` (stops early at the end of the stream),
-/// growing `buf` as data arrives: its capacity doubles, never past `total` (a size that
-/// [`allocate`] checked to fit in `isize`; `buf.len() + len ≤ total`).
+/// growing `buf` as data arrives: its capacity doubles, never past `total`
+/// (`buf.len() + len ≤ total`). An out-of-memory I/O error when the data that actually
+/// arrives cannot be held.
 fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64, total: u64) -> io::Result<()> {
     let cap = usize::try_from(total).unwrap_or(usize::MAX);
     let mut chunk = [0u8; GZ_CHUNK];
@@ -272,7 +266,8 @@ fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64, total: u64) -> io::
 }
 
 /// Makes room in `buf` for `additional` more bytes: doubles the capacity (or more, if
-/// needed), but never past `cap`. An out-of-memory I/O error if the allocator refuses.
+/// needed), but never past `cap`. An out-of-memory I/O error if the allocator refuses (or
+/// the size exceeds `isize::MAX`).
 fn grow(buf: &mut Vec<u8>, additional: usize, cap: usize) -> io::Result<()> {
     let needed = buf.len().saturating_add(additional);
     if needed <= buf.capacity() {
