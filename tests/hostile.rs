@@ -1048,7 +1048,9 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 /// Every loader on one file: the four fuzz harnesses on its bytes (and the gzip harness on
 /// its bytes as the stream itself), then the file-level loaders on its path.
-fn loaders() -> Vec<(&'static str, fn(&Path, &[u8]))> {
+type Loader = (&'static str, fn(&Path, &[u8]));
+
+fn loaders() -> Vec<Loader> {
     vec![
         ("idx_parse", |_, b| {
             let _ = harness::idx_parse(b);

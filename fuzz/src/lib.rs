@@ -272,7 +272,7 @@ fn check_view(view: &IdxView<'_>, header: &IdxHeader, bytes: &[u8]) {
     );
     assert_eq!(header.total_len(), Ok(bytes.len() as u64));
     assert_eq!(view.len() as u64, header.num_elements());
-    assert_eq!(view.is_empty(), view.len() == 0);
+    assert_eq!(view.is_empty(), header.num_elements() == 0);
     assert_eq!(view.as_u8().is_ok(), header.elem == ElemType::U8);
 
     let size = header.elem.size();

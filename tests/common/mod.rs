@@ -104,7 +104,9 @@ pub fn data_dir() -> Option<PathBuf> {
 pub fn rbm(args: &[&str]) -> Output {
     // `option_env!`: the binary exists only with the `cli` feature, and this module is
     // compiled into every test crate.
-    let exe = option_env!("CARGO_BIN_EXE_rbm").expect("the rbm binary (feature `cli`)");
+    let Some(exe) = option_env!("CARGO_BIN_EXE_rbm") else {
+        panic!("no rbm binary: build with the `cli` feature");
+    };
     Command::new(exe)
         .args(args)
         .env_remove("RBM_DATA")
