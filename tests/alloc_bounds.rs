@@ -4,61 +4,14 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use common::alloc::{Counting, largest_allocation};
 use common::{TempDir, gzip, idx_bytes};
 use rbm::data::{Batches, Binarize, Dataset, IdxFile, Order, fill_batch, idx};
 use rbm::{Error, IdxError};
 use rbm_kernels::rng::StreamKey;
 
-/// `System`, recording the largest single request made by each thread.
-struct Counting;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn record(size: usize) {
-    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
-// thread-local bookkeeping neither allocates nor touches the returned memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: the caller's contract for `alloc` is passed through.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: the caller's contract for `alloc_zeroed` is passed through.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed through.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: the caller's contract for `realloc` is passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The largest single allocation `f` makes on this thread.
-fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.with(|l| l.set(0));
-    let out = f();
-    (out, LARGEST.with(Cell::get))
-}
 
 #[test]
 fn parse_allocates_nothing_from_declared_sizes() {
@@ -113,23 +66,56 @@ fn gzip_buffer_is_exactly_the_declared_size() {
 
 #[test]
 fn huge_declared_gzip_size_is_an_error_not_an_abort() {
-    // Declares 2^48 bytes (256 TiB) in a tiny stream: either the reservation is refused
-    // (out of memory, reported as I/O) or it is virtual and the stream ends early.
+    // Declares 2^48 bytes (256 TiB) in a tiny stream: nothing of that size is reserved (the
+    // buffer grows with the inflated data), and the error says the stream is short.
     let dir = TempDir::new("alloc-huge");
     let path = dir.write(
         "huge-idx3-ubyte.gz",
         &gzip(&idx_bytes(0x08, &[1 << 16, 1 << 16, 1 << 16], &[1; 100])),
     );
-    match IdxFile::open(&path) {
-        Err(Error::Io { source, .. }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::OutOfMemory);
-        }
-        Err(Error::Idx {
-            kind: IdxError::Truncated { available, .. },
-            ..
-        }) => assert_eq!(available, 100),
-        other => panic!("{other:?}"),
-    }
+    let (res, largest) = largest_allocation(|| IdxFile::open(&path));
+    assert!(
+        matches!(
+            res,
+            Err(Error::Idx {
+                kind: IdxError::Truncated {
+                    declared: 0x1_0000_0000_0000,
+                    available: 100
+                },
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    // The first reservation (1 MiB) and the decoder's state.
+    assert!(largest <= 1 << 20, "largest allocation {largest} bytes");
+}
+
+#[test]
+fn gzip_buffer_grows_with_the_data_not_the_declaration() {
+    // Declares 64 MiB, holds 3 MiB: the buffer doubles from 1 MiB as data arrives and stops
+    // at 4 MiB, however much is declared.
+    let dir = TempDir::new("alloc-grow");
+    let data: Vec<u8> = (0..3 << 20).map(|k: u32| (k % 251) as u8).collect();
+    let path = dir.write(
+        "short-idx1-ubyte.gz",
+        &gzip(&idx_bytes(0x08, &[64 << 20], &data)),
+    );
+    let (res, largest) = largest_allocation(|| IdxFile::open(&path));
+    assert!(
+        matches!(
+            res,
+            Err(Error::Idx {
+                kind: IdxError::Truncated {
+                    declared: 0x400_0000,
+                    available: 0x30_0000
+                },
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    assert!(largest <= 4 << 20, "largest allocation {largest} bytes");
 }
 
 #[test]

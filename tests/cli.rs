@@ -4,33 +4,13 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::TempDir;
-
-fn rbm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rbm"))
-        .args(args)
-        .env_remove("RBM_DATA")
-        .output()
-        .expect("run rbm")
-}
+use common::{TempDir, assert_one_line_error, rbm};
 
 fn stdout_json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
-}
-
-/// The error output is one line naming `needle`, and the exit status is non-zero.
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "exit status {:?}", out.status);
-    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr {err:?} does not name {needle:?}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

@@ -42,9 +42,13 @@ impl Dataset {
     /// concerned; [`Error::Dataset`] with [`DatasetError::CountMismatch`] (reported on the
     /// label file) or [`DatasetError::LabelOutOfRange`].
     pub fn from_idx(images: IdxFile, labels: IdxFile) -> Result<Dataset> {
-        let [len, rows, cols] = check_dims(&images, "[n, rows, cols] with rows, cols >= 1")?;
-        if rows == 0 || cols == 0 {
-            return Err(wrong_shape(&images, "[n, rows, cols] with rows, cols >= 1"));
+        const IMAGE_SHAPE: &str = "[n, rows, cols] with rows, cols >= 1";
+        let [len, rows, cols] = check_dims(&images, IMAGE_SHAPE)?;
+        // `rows · cols` is backed by the file's bytes only when `n ≥ 1`: an empty image file
+        // may declare any row size, so the product is checked (it can overflow `usize` on
+        // 32-bit targets).
+        if rows == 0 || cols == 0 || rows.checked_mul(cols).is_none() {
+            return Err(wrong_shape(&images, IMAGE_SHAPE));
         }
         let [n_labels] = check_dims(&labels, "[n]")?;
         if n_labels != len {
@@ -91,6 +95,11 @@ impl Dataset {
     }
 
     /// Pixels per image, `rows · cols` (784 for MNIST).
+    ///
+    /// For an empty dataset this is only what the header declares, backed by no bytes (a
+    /// 16-byte file may declare 0 images of 65535 × 65535 pixels): a caller that allocates
+    /// per pixel of a row (a model of `row_len()` visible units, [`mean_pixels`]) should
+    /// refuse an empty dataset first, as `rbm train` does.
     pub fn row_len(&self) -> usize {
         self.rows * self.cols
     }
@@ -154,8 +163,7 @@ fn check_dims<const N: usize>(file: &IdxFile, expected: &'static str) -> Result<
         .as_slice()
         .try_into()
         .map_err(|_| wrong_shape(file, expected))?;
-    // u32 → usize is lossless on the 32- and 64-bit targets this crate supports, and the
-    // product of the dims fits because the data is in memory.
+    // u32 → usize is lossless on the 32- and 64-bit targets this crate supports.
     Ok(dims.map(|d| d as usize))
 }
 

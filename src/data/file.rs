@@ -3,6 +3,11 @@
 //! This is the only module that maps files. [`IdxFile::open`] validates the whole file with
 //! [`idx::parse`] before handing out any view, so every [`IdxView`] it
 //! gives is of a file whose length matches its header exactly.
+//!
+//! gzip'd IDX data goes through one function whatever its source: [`IdxFile::open`] (a `.gz`
+//! path), [`IdxFile::from_gzip_reader`] (any [`Read`]) and [`IdxFile::from_gzip_bytes`] (the
+//! entry point fuzzed in `fuzz/`) all inflate with the same bounded reader, whose buffer never
+//! grows past the size the IDX header declares nor much past the bytes actually inflated.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -18,6 +23,11 @@ pub const IN_MEMORY: &str = "<bytes>";
 
 /// Bytes inflated per read from a gzip stream (a stack buffer).
 const GZ_CHUNK: usize = 64 * 1024;
+
+/// The first reservation for inflated bytes; the buffer then doubles as data arrives, capped
+/// at the declared size, so a header that declares far more than its stream holds costs
+/// memory in proportion to the stream, not to the declaration.
+const GZ_FIRST_RESERVE: usize = 1 << 20;
 
 /// Where the bytes of an [`IdxFile`] live.
 #[derive(Debug)]
@@ -81,12 +91,42 @@ impl IdxFile {
         if let Some(e) = is_dir(&meta) {
             return Err(e);
         }
-        let storage = if path.extension().is_some_and(|e| e == "gz") {
-            Storage::Owned(inflate(path, file)?)
-        } else {
-            map(path, &file, meta.len())?
-        };
+        if path.extension().is_some_and(|e| e == "gz") {
+            return Self::from_gzip_reader(file, path);
+        }
+        let storage = map(path, &file, meta.len())?;
         Self::validate(path.to_path_buf(), storage)
+    }
+
+    /// Inflates and validates a gzip'd IDX file read from `reader`, as [`open`](Self::open)
+    /// does for a `.gz` path; errors name `path`.
+    ///
+    /// The stream may hold several gzip members (as `cat a.gz b.gz` writes); the IDX data is
+    /// their concatenation. The buffer is sized by the IDX header and only grows as inflated
+    /// data arrives (doubling, capped at the declared size), and inflating stops one byte past
+    /// the declared size, so memory stays below the declared size however far the stream
+    /// would inflate (a gzip bomb) and near the stream's real content however much its
+    /// header declares.
+    ///
+    /// # Errors
+    /// [`Error::Idx`] with [`IdxError::Gzip`] for a corrupt or truncated gzip stream (or bytes
+    /// after its last member), [`IdxError::InflatesTooLong`] for a stream that inflates past
+    /// its declared size, and the errors of [`idx::parse`] for the inflated bytes;
+    /// [`Error::Io`] when `reader` fails, or (kind `OutOfMemory`) when the data that actually
+    /// inflates cannot be held in memory.
+    pub fn from_gzip_reader(reader: impl Read, path: impl Into<PathBuf>) -> Result<IdxFile> {
+        let path = path.into();
+        let bytes = inflate(&path, reader)?;
+        Self::validate(path, Storage::Owned(bytes))
+    }
+
+    /// Inflates and validates gzip'd IDX bytes held in memory (see
+    /// [`from_gzip_reader`](Self::from_gzip_reader)); errors report the path `<bytes>`.
+    ///
+    /// # Errors
+    /// Those of [`from_gzip_reader`](Self::from_gzip_reader).
+    pub fn from_gzip_bytes(gzip: &[u8]) -> Result<IdxFile> {
+        Self::from_gzip_reader(gzip, IN_MEMORY)
     }
 
     /// Validates IDX bytes held in memory; errors report the path `<bytes>`.
@@ -159,13 +199,13 @@ fn map(path: &Path, file: &File, len: u64) -> Result<Storage> {
     Ok(Storage::Mapped(map))
 }
 
-/// Inflates a `.gz` IDX file into a buffer of exactly the size its IDX header declares.
-fn inflate(path: &Path, file: File) -> Result<Vec<u8>> {
+/// Inflates a gzip'd IDX stream into a buffer of at most the size its IDX header declares.
+fn inflate(path: &Path, reader: impl Read) -> Result<Vec<u8>> {
     let idx_err = |kind| Error::Idx {
         path: path.to_path_buf(),
         kind,
     };
-    let mut gz = flate2::read::GzDecoder::new(file);
+    let mut gz = flate2::read::MultiGzDecoder::new(reader);
     let mut head = [0u8; MAGIC_LEN + 4 * idx::MAX_DIMS as usize];
     let got = read_full(&mut gz, &mut head[..MAGIC_LEN]).map_err(|e| gz_error(path, e))?;
     let header_len = idx::header_len(&head[..got]).map_err(idx_err)?;
@@ -175,7 +215,7 @@ fn inflate(path: &Path, file: File) -> Result<Vec<u8>> {
     let total = header.total_len().map_err(idx_err)?;
     let mut buf = allocate(path, total)?;
     buf.extend_from_slice(&head[..header_len]);
-    read_data(&mut gz, &mut buf, header.data_len).map_err(|e| gz_error(path, e))?;
+    read_data(&mut gz, &mut buf, header.data_len, total).map_err(|e| gz_error(path, e))?;
     let available = (buf.len() - header_len) as u64;
     if available < header.data_len {
         return Err(idx_err(IdxError::Truncated {
@@ -191,27 +231,31 @@ fn inflate(path: &Path, file: File) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// An empty buffer with capacity for exactly `total` bytes, or an out-of-memory I/O error
-/// (never an abort) when the header declares more than can be reserved. Only the pages
-/// actually filled by inflated data are touched.
+/// An empty buffer for a file of `total` bytes (header and data), with capacity for all of it
+/// when small and for [`GZ_FIRST_RESERVE`] bytes otherwise: [`read_data`] grows it as data
+/// arrives, so a declared size is never reserved on trust.
 fn allocate(path: &Path, total: u64) -> Result<Vec<u8>> {
-    let oom = || {
-        let msg = format!("cannot reserve the {total} bytes its IDX header declares");
-        Error::io(path, io::Error::new(io::ErrorKind::OutOfMemory, msg))
-    };
-    let total = usize::try_from(total).map_err(|_| oom())?;
+    let first = usize::try_from(total).map_or(GZ_FIRST_RESERVE, |t| t.min(GZ_FIRST_RESERVE));
     let mut buf = Vec::new();
-    buf.try_reserve_exact(total).map_err(|_| oom())?;
+    buf.try_reserve_exact(first).map_err(|_| {
+        let msg = format!("cannot reserve {first} bytes for the inflated data");
+        Error::io(path, io::Error::new(io::ErrorKind::OutOfMemory, msg))
+    })?;
     Ok(buf)
 }
 
-/// Appends up to `len` inflated bytes to `buf` (stops early at the end of the stream).
-fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64) -> io::Result<()> {
+/// Appends up to `len` inflated bytes to `buf` (stops early at the end of the stream),
+/// growing `buf` as data arrives: its capacity doubles, never past `total`
+/// (`buf.len() + len ≤ total`). An out-of-memory I/O error when the data that actually
+/// arrives cannot be held.
+fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64, total: u64) -> io::Result<()> {
+    let cap = usize::try_from(total).unwrap_or(usize::MAX);
     let mut chunk = [0u8; GZ_CHUNK];
     let mut left = len;
     while left > 0 {
         let want = usize::try_from(left).map_or(GZ_CHUNK, |l| l.min(GZ_CHUNK));
         let n = read_full(r, &mut chunk[..want])?;
+        grow(buf, n, cap)?;
         buf.extend_from_slice(&chunk[..n]);
         if n < want {
             break;
@@ -219,6 +263,25 @@ fn read_data(r: &mut impl Read, buf: &mut Vec<u8>, len: u64) -> io::Result<()> {
         left -= n as u64;
     }
     Ok(())
+}
+
+/// Makes room in `buf` for `additional` more bytes: doubles the capacity (or more, if
+/// needed), but never past `cap`. An out-of-memory I/O error if the allocator refuses (or
+/// the size exceeds `isize::MAX`).
+fn grow(buf: &mut Vec<u8>, additional: usize, cap: usize) -> io::Result<()> {
+    let needed = buf.len().saturating_add(additional);
+    if needed <= buf.capacity() {
+        return Ok(());
+    }
+    let target = buf
+        .capacity()
+        .saturating_mul(2)
+        .max(needed)
+        .min(cap.max(needed));
+    buf.try_reserve_exact(target - buf.len()).map_err(|_| {
+        let msg = format!("cannot grow the inflated data to {target} bytes");
+        io::Error::new(io::ErrorKind::OutOfMemory, msg)
+    })
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.

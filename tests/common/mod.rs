@@ -1,8 +1,12 @@
-//! Helpers shared by the integration tests: temporary folders and IDX/gzip fixtures.
+//! Helpers shared by the integration tests: temporary folders, IDX/gzip fixtures, running the
+//! `rbm` binary, and (in [`alloc`]) a counting allocator.
 #![allow(dead_code)]
+
+pub mod alloc;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::Compression;
@@ -94,4 +98,30 @@ pub fn data_dir() -> Option<PathBuf> {
     );
     println!("skipping: no data (looked in {})", dir.display());
     None
+}
+
+/// Runs the `rbm` binary with `args` (and without `RBM_DATA`).
+pub fn rbm(args: &[&str]) -> Output {
+    // `option_env!`: the binary exists only with the `cli` feature, and this module is
+    // compiled into every test crate.
+    let Some(exe) = option_env!("CARGO_BIN_EXE_rbm") else {
+        panic!("no rbm binary: build with the `cli` feature");
+    };
+    Command::new(exe)
+        .args(args)
+        .env_remove("RBM_DATA")
+        .output()
+        .expect("run rbm")
+}
+
+/// The error output is one line naming `needle`, and the exit status is non-zero.
+pub fn assert_one_line_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit status {:?}", out.status);
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} does not name {needle:?}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }

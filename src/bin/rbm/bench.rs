@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rbm::data::{self, Binarize, Split, fill_batch};
+use rbm::data::{self, Binarize, fill_batch};
 use rbm::gibbs::Gibbs;
 use rbm::rng::fill_normal;
 use rbm::train::{TrainConfig, Trainer};
@@ -41,7 +41,16 @@ fn rows(dir: Option<&PathBuf>, rows: usize) -> rbm::Result<(Vec<f32>, String)> {
     };
     let mut out = vec![0.0; rows * 784];
     if let Some(dir) = dir {
-        let ds = data::open_split(&dir, Split::Train)?;
+        let ds = crate::train::open_training_set(&dir)?;
+        if ds.row_len() != 784 {
+            return Err(rbm::Error::Dataset {
+                path: ds.images_file().path().to_path_buf(),
+                kind: rbm::DatasetError::RowSize {
+                    expected: 784,
+                    found: ds.row_len(),
+                },
+            });
+        }
         let idx: Vec<u32> = (0..rows as u32).map(|i| i % ds.len() as u32).collect();
         fill_batch(&ds, &idx, Binarize::Stochastic, StreamKey::new(1), &mut out)?;
         return Ok((out, dir.display().to_string()));

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::ValueEnum;
-use rbm::data::{self, Binarize, Order, Split};
+use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::experiments::generation::snapshot_steps;
 use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset_with_rows};
-use rbm::{Error, Rbm};
+use rbm::{Error, IdxError, Rbm};
 use rbm_kernels::Isa;
 use serde_json::json;
 
@@ -83,6 +83,27 @@ fn preset_name(p: Preset) -> String {
         .map_or_else(|| format!("{p:?}"), |v| v.get_name().to_string())
 }
 
+/// The training split of the dataset in `dir`, refused when it holds no images: the row size
+/// of an empty image file is backed by no data (a 16-byte file may declare 0 images of
+/// 65535 × 65535 pixels), so it must not size a model or a buffer.
+///
+/// # Errors
+/// Those of [`data::open_split`]; [`Error::Idx`] with [`IdxError::WrongShape`] on the image
+/// file for an empty dataset.
+pub fn open_training_set(dir: &Path) -> rbm::Result<Dataset> {
+    let ds = data::open_split(dir, Split::Train)?;
+    if ds.is_empty() {
+        return Err(Error::Idx {
+            path: ds.images_file().path().to_path_buf(),
+            kind: IdxError::WrongShape {
+                expected: "[n, rows, cols] with n >= 1 (training needs images)",
+                found: ds.images_file().header().dims.clone(),
+            },
+        });
+    }
+    Ok(ds)
+}
+
 pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     let wall = Instant::now();
     let plan = plan(a);
@@ -95,7 +116,7 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         )));
     }
     let dir = data_dir(a)?;
-    let ds = data::open_split(&dir, Split::Train)?;
+    let ds = open_training_set(&dir)?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
     if plan.marginal_bias {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
