@@ -70,8 +70,23 @@ pub fn exact_log_z_max(model: &Rbm, max_units: usize) -> Result<f64> {
 
 /// `log Σ_{s ∈ {0,1}^n} exp(linᵀs + Σ_k softplus(base_k + (Rᵀs)_k))` where `rows` is `R`,
 /// `n × m` row-major, `lin` has `n` values and `base` has `m`.
+///
+/// When every `|a_k| = |base_k + (Rᵀs)_k|` is bounded by [`PRODUCT_BOUND`] for all states, the
+/// sum of softplus is computed as `log Π_k (1 + e^{a_k})` with `e^{a_k}` kept up to date by
+/// multiplying with `e^{±R_uk}` at each Gray-code step (no transcendental function per
+/// element); otherwise each softplus is computed directly.
 fn log_sum_over_states(rows: &[f64], n: usize, lin: &[f64], base: &[f64]) -> f64 {
     let m = base.len();
+    let bound = (0..m)
+        .map(|k| base[k].abs() + (0..n).map(|u| rows[u * m + k].abs()).sum::<f64>())
+        .fold(0.0, f64::max);
+    let exps = (bound <= PRODUCT_BOUND).then(|| {
+        let up: Vec<f64> = rows.iter().map(|&r| r.exp()).collect();
+        let down: Vec<f64> = rows.iter().map(|&r| (-r).exp()).collect();
+        // Factors are at most e^{bound + 1}: renormalize before their product can overflow.
+        let groups = ((650.0 / (bound + 1.0)) as usize).max(1);
+        (up, down, groups)
+    });
     let low = n.min(CHUNK_BITS);
     let chunks = 1usize << (n - low);
     let partial: Vec<(f64, f64)> = (0..chunks)
@@ -84,20 +99,45 @@ fn log_sum_over_states(rows: &[f64], n: usize, lin: &[f64], base: &[f64]) -> f64
                 if chunk >> bit & 1 == 1 {
                     let u = low + bit;
                     l += lin[u];
-                    add_row(&mut a, &rows[u * m..(u + 1) * m], 1.0);
+                    for (x, &r) in a.iter_mut().zip(&rows[u * m..(u + 1) * m]) {
+                        *x += r;
+                    }
                 }
             }
             let mut acc = LogSumExp::default();
             let mut gray = 0usize;
-            for t in 0..1usize << low {
-                if t > 0 {
-                    let u = t.trailing_zeros() as usize;
-                    gray ^= 1 << u;
-                    let sign = if gray >> u & 1 == 1 { 1.0 } else { -1.0 };
-                    l += sign * lin[u];
-                    add_row(&mut a, &rows[u * m..(u + 1) * m], sign);
+            match &exps {
+                Some((up, down, groups)) => {
+                    // e_k = exp(a_k), updated multiplicatively.
+                    let mut e: Vec<f64> = a.iter().map(|&x| x.exp()).collect();
+                    for t in 0..1usize << low {
+                        if t > 0 {
+                            let u = t.trailing_zeros() as usize;
+                            gray ^= 1 << u;
+                            let on = gray >> u & 1 == 1;
+                            l += if on { lin[u] } else { -lin[u] };
+                            let f = if on { up } else { down };
+                            for (x, &g) in e.iter_mut().zip(&f[u * m..(u + 1) * m]) {
+                                *x *= g;
+                            }
+                        }
+                        acc.push(l + sum_log1p(&e, *groups));
+                    }
                 }
-                acc.push(l + a.iter().map(|&x| softplus64(x)).sum::<f64>());
+                None => {
+                    for t in 0..1usize << low {
+                        if t > 0 {
+                            let u = t.trailing_zeros() as usize;
+                            gray ^= 1 << u;
+                            let sign = if gray >> u & 1 == 1 { 1.0 } else { -1.0 };
+                            l += sign * lin[u];
+                            for (x, &r) in a.iter_mut().zip(&rows[u * m..(u + 1) * m]) {
+                                *x += sign * r;
+                            }
+                        }
+                        acc.push(l + a.iter().map(|&x| softplus64(x)).sum::<f64>());
+                    }
+                }
             }
             (acc.max, acc.sum)
         })
@@ -109,10 +149,41 @@ fn log_sum_over_states(rows: &[f64], n: usize, lin: &[f64], base: &[f64]) -> f64
     total.value()
 }
 
-fn add_row(a: &mut [f64], row: &[f64], sign: f64) {
-    for (x, &r) in a.iter_mut().zip(row) {
-        *x += sign * r;
+/// The bound on `|a_k|` below which [`log_sum_over_states`] uses products of exponentials
+/// (`e^{±300}` and its products of a few factors stay well inside f64).
+const PRODUCT_BOUND: f64 = 300.0;
+
+/// `Σ_k log(1 + e_k)` for `e_k ≥ 0` as the log of a product, in 8 independent lanes whose
+/// binary exponents are moved into an integer every `groups` factors (each factor is at most
+/// `2^{650/groups}`-ish by the caller's choice, so no lane overflows).
+fn sum_log1p(e: &[f64], groups: usize) -> f64 {
+    let mut p = [1.0f64; 8];
+    let mut exp2 = 0i64;
+    let chunks = e.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (g, c) in chunks.enumerate() {
+        for (p, &x) in p.iter_mut().zip(c) {
+            *p *= 1.0 + x;
+        }
+        if (g + 1) % groups == 0 {
+            p.iter_mut().for_each(|p| renormalize(p, &mut exp2));
+        }
     }
+    p.iter_mut().for_each(|p| renormalize(p, &mut exp2));
+    for &x in tail {
+        p[0] *= 1.0 + x;
+        renormalize(&mut p[0], &mut exp2);
+    }
+    p.iter().map(|p| p.ln()).sum::<f64>() + exp2 as f64 * std::f64::consts::LN_2
+}
+
+/// Moves the binary exponent of `x` (finite, `≥ 1`) into `exp2`, leaving `x` in `[1, 2)`.
+#[inline]
+fn renormalize(x: &mut f64, exp2: &mut i64) {
+    const EXP_MASK: u64 = 0x7ff << 52;
+    let bits = x.to_bits();
+    *exp2 += ((bits & EXP_MASK) >> 52) as i64 - 1023;
+    *x = f64::from_bits((bits & !EXP_MASK) | (1023u64 << 52));
 }
 
 /// A running `log Σ exp(x)` as `max + log(sum)` with `sum = Σ exp(x − max)`.
@@ -173,9 +244,33 @@ mod tests {
     }
 
     #[test]
+    fn product_of_factors_matches_the_sum_of_logs() {
+        for (n, scale) in [
+            (0usize, 1.0f64),
+            (5, 1.0),
+            (8, 30.0),
+            (19, 1e-3),
+            (784, 5.0),
+            (1000, 80.0),
+        ] {
+            let e: Vec<f64> = (0..n)
+                .map(|k| ((k * 37 % 101) as f64 / 50.0 - 1.0) * scale)
+                .map(f64::exp)
+                .collect();
+            let want: f64 = e.iter().map(|x| x.ln_1p()).sum();
+            let groups = ((650.0 / (scale + 1.0)) as usize).max(1);
+            let got = sum_log1p(&e, groups);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{n}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
     fn gray_code_visits_every_state_once() {
-        // With lin = 2^u and no rows, each state s contributes exp(s) once: the sum over
-        // n = 14 bits (2 chunks of 2^12 … no: 4 chunks) is Σ_{s < 2^14} e^{s·ε}.
+        // With lin_u = 2^u ε and no rows, state s contributes e^{s ε}: over n = 14 bits
+        // (4 chunks of 2^12 states) the sum is Σ_{s < 2^14} e^{s ε}.
         let n = 14;
         let lin: Vec<f64> = (0..n).map(|u| (1u64 << u) as f64 * 1e-4).collect();
         let got = log_sum_over_states(&[], n, &lin, &[]);
