@@ -435,7 +435,7 @@ fn pseudo_likelihood_matches_a_direct_computation() {
     let model = random_model(30, 17, 0.7, 0.5, 41);
     let rows = 37;
     let data: Vec<f32> = (0..rows * 30)
-        .map(|k| (StreamKey::new(8).draw(k as u64) % 3 == 0) as u8 as f32)
+        .map(|k| StreamKey::new(8).draw(k as u64).is_multiple_of(3) as u8 as f32)
         .collect();
     let exact = pseudo_log_likelihood(&model, &data, PseudoLikelihood::Exact).unwrap();
     assert_eq!(exact.len(), rows);
@@ -460,7 +460,7 @@ fn pseudo_likelihood_matches_a_direct_computation() {
         pseudo_log_likelihood(&model, &many, PseudoLikelihood::OneFlip { seed: 3 }).unwrap();
     assert_eq!(one, again);
     // Non-binary rows are refused.
-    let err = pseudo_log_likelihood(&model, &vec![0.5; 30], PseudoLikelihood::Exact).unwrap_err();
+    let err = pseudo_log_likelihood(&model, &[0.5; 30], PseudoLikelihood::Exact).unwrap_err();
     assert!(matches!(err, rbm::Error::Config(_)), "{err}");
 }
 

@@ -82,7 +82,8 @@ impl Schedule {
                 "an AIS schedule must start at β = 0 and end at β = 1".into(),
             ));
         }
-        if let Some(k) = betas.windows(2).position(|w| !(w[0] < w[1])) {
+        let increasing = |w: &[f64]| w[0].partial_cmp(&w[1]) == Some(std::cmp::Ordering::Less);
+        if let Some(k) = betas.windows(2).position(|w| !increasing(w)) {
             return Err(Error::Config(format!(
                 "AIS schedule: β must increase strictly, but β[{}] = {} and β[{}] = {}",
                 k,

@@ -61,7 +61,7 @@ pub use raise::{RaiseConfig, RaiseEstimate, raise};
 use rayon::prelude::*;
 use rbm_kernels::{StreamKey, rng, scalar};
 
-use crate::data::{Dataset, mean_pixels};
+use crate::data::{Binarize, Dataset, fill_batch, mean_pixels};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
 use crate::pass::{self, Conditional};
@@ -251,6 +251,29 @@ pub fn reconstruction_error(model: &Rbm, data: &[f32], key: StreamKey) -> Result
             .sum::<f64>();
     }
     Ok(sum / (n * nv) as f64)
+}
+
+/// The seed of the stochastic binarization of evaluation rows ([`evaluation_rows`]): fixed, so
+/// that every evaluation of every model scores the same binary rows.
+pub const EVAL_BINARIZE_SEED: u64 = 0;
+
+/// The first `n` rows of `ds` (all of them if `n` is larger), binarized for evaluation, as an
+/// `n × row_len` buffer. With [`Binarize::Stochastic`], pixel `i` of row `r` is 1 when draw `i`
+/// of `StreamKey::new(EVAL_BINARIZE_SEED).derive(tags::EVAL_BINARIZE).derive(r)` falls below
+/// `pixel / 255` (see [`fill_batch`]): one fixed draw, as the literature's test sets are.
+///
+/// # Errors
+/// [`Error::Config`] if the dataset is empty or `n` is 0.
+pub fn evaluation_rows(ds: &Dataset, n: usize, binarize: Binarize) -> Result<Vec<f32>> {
+    let n = n.min(ds.len());
+    if n == 0 {
+        return Err(Error::Config("no rows to evaluate".into()));
+    }
+    let indices: Vec<u32> = (0..n as u32).collect();
+    let mut out = vec![0.0f32; n * ds.row_len()];
+    let key = StreamKey::new(EVAL_BINARIZE_SEED).derive(crate::rng::tags::EVAL_BINARIZE);
+    fill_batch(ds, &indices, binarize, key, &mut out)?;
+    Ok(out)
 }
 
 /// Checks that `data` holds a whole, non-zero number of rows of `V` values; returns it.

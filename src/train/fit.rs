@@ -51,8 +51,28 @@ pub fn train_dataset(
     trainer: &mut Trainer,
     ds: &Dataset,
     schedule: &Schedule,
-    mut on_batch: impl FnMut(usize),
+    on_batch: impl FnMut(usize),
     mut on_epoch: impl FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
+    train_dataset_with(model, trainer, ds, schedule, on_batch, |e, _| {
+        on_epoch(e);
+        Ok(())
+    })
+}
+
+/// [`train_dataset`] with an epoch callback that also sees the model as it is at the end of
+/// the epoch (to evaluate it, save a checkpoint, …) and may stop training with an error.
+/// The epoch's `seconds` do not include the callback's time.
+///
+/// # Errors
+/// Those of [`train_dataset`], and the first error `on_epoch` returns.
+pub fn train_dataset_with(
+    model: &mut Rbm,
+    trainer: &mut Trainer,
+    ds: &Dataset,
+    schedule: &Schedule,
+    mut on_batch: impl FnMut(usize),
+    mut on_epoch: impl FnMut(&EpochStats, &Rbm) -> Result<()>,
 ) -> Result<Vec<EpochStats>> {
     if ds.row_len() != model.n_visible() {
         return Err(Error::Dataset {
@@ -94,7 +114,7 @@ pub fn train_dataset(
             batches: n,
             seconds: start.elapsed().as_secs_f64(),
         };
-        on_epoch(&stats);
+        on_epoch(&stats, model)?;
         history.push(stats);
     }
     Ok(history)

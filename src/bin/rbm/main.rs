@@ -1,6 +1,7 @@
 //! `rbm`: train, sample and inspect Restricted Boltzmann Machines from the command line.
 
 mod args;
+mod eval;
 mod gates;
 mod output;
 mod train;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gates(a) => gates::run(&a),
         Command::Train(a) => train::run(&a),
+        Command::Eval(a) => eval::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
