@@ -345,7 +345,7 @@ fn raise_is_on_the_conservative_side_of_ais_on_a_trained_model() {
     let Some(dir) = mnist() else {
         return;
     };
-    let model = trained(&dir, 25, 600, 3);
+    let model = trained(&dir, 20, 600, 3);
     let base = base_rate(&dir);
     let rows = test_rows(&dir, 100);
     let schedule = Schedule::standard_with(1000).unwrap();
@@ -375,7 +375,7 @@ fn raise_is_on_the_conservative_side_of_ais_on_a_trained_model() {
     .unwrap();
     let exact_ll = mnf - exact;
     eprintln!(
-        "784–25, 1000 temperatures, 100 rows: RAISE {:.3} ± {:.3}, exact {exact_ll:.3}, AIS {ais_ll:.3}",
+        "784–20, 1000 temperatures, 100 rows: RAISE {:.3} ± {:.3}, exact {exact_ll:.3}, AIS {ais_ll:.3}",
         r.mean, r.std_error
     );
     assert!(r.mean <= ais_ll, "RAISE {} above AIS {ais_ll}", r.mean);

@@ -123,6 +123,14 @@ fn evaluate(
         dir.display()
     ));
 
+    // Exact first: it fails at once (too many units) or is fast.
+    let exact = if a.exact {
+        let t = Instant::now();
+        Some((eval::exact_log_z(model)?, t.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
+
     // AIS.
     let schedule = Schedule::standard_with(a.ais_betas as usize)?;
     let cfg = AisConfig {
@@ -188,10 +196,7 @@ fn evaluate(
         ));
     }
 
-    if a.exact {
-        let t = Instant::now();
-        let log_z = eval::exact_log_z(model)?;
-        let exact_s = t.elapsed().as_secs_f64();
+    if let Some((log_z, exact_s)) = exact {
         r.set("exact_log_z", json!(log_z));
         r.set("exact_test_ll", json!(mnf - log_z));
         r.set("exact_seconds", json!(exact_s));
