@@ -17,6 +17,19 @@
 //!   all `V` single-bit flips or by scikit-learn's random one-flip estimate.
 //! - [`reconstruction_error`] and [`mean_neg_free_energy`] (with `log Z`, the log-likelihood).
 //!
+//! ```
+//! use rbm::Rbm;
+//! use rbm::eval::{AisConfig, BaseRate, Schedule, ais, exact_log_z};
+//!
+//! let model = Rbm::new(20, 8, 1)?;
+//! let exact = exact_log_z(&model)?; // 2^8 hidden states
+//! let config = AisConfig { runs: 16, schedule: Schedule::standard_with(200)?, seed: 0 };
+//! let est = ais(&model, &BaseRate::uniform(20)?, &config)?;
+//! assert!(est.log_z_lo <= exact + 1e-3 && exact <= est.log_z_hi + 1e-3);
+//! assert!((est.log_z - exact).abs() < 0.01);
+//! # Ok::<(), rbm::Error>(())
+//! ```
+//!
 //! # The annealing path
 //!
 //! The base-rate model `A` has weights 0, hidden biases 0 and visible biases `b_A` (the logits
