@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod experiments;
 pub mod gates;
 pub mod gibbs;

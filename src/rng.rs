@@ -21,6 +21,16 @@ pub mod tags {
     pub const PERSISTENT: u64 = 6;
     /// Stochastic binarization of training batches (then derived by the global step).
     pub const BINARIZE: u64 = 7;
+    /// Annealed importance sampling (then derived by the temperature index and the chain).
+    pub const AIS: u64 = 20;
+    /// Reverse annealing, RAISE (then derived by the temperature index and the chain).
+    pub const RAISE: u64 = 21;
+    /// Stochastic binarization of evaluation data (then derived by the row).
+    pub const EVAL_BINARIZE: u64 = 22;
+    /// The hidden samples of the reconstruction error (then derived by the block of rows).
+    pub const EVAL_RECON: u64 = 23;
+    /// The flipped bits of the one-flip pseudo-likelihood (then derived by the row).
+    pub const EVAL_PSEUDO: u64 = 24;
 }
 
 /// Fills `out` with independent N(0, std²) values: value `i` is a Box–Muller transform of

@@ -52,23 +52,36 @@ pub fn train_dataset(
     ds: &Dataset,
     schedule: &Schedule,
     mut on_batch: impl FnMut(usize),
-    on_epoch: impl FnMut(&EpochStats),
+    mut on_epoch: impl FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
-    train_dataset_with_rows(model, trainer, ds, schedule, |b, _| on_batch(b), on_epoch)
+    train_dataset_with(
+        model,
+        trainer,
+        ds,
+        schedule,
+        |b, _| on_batch(b),
+        |e, _| {
+            on_epoch(e);
+            Ok(())
+        },
+    )
 }
 
-/// [`train_dataset`] whose `on_batch` also sees the batch just trained on (`B × V`, as
-/// binarized): the inputs whose reconstruction [`Trainer::reconstruction`] then holds.
+/// [`train_dataset`] with callbacks that see more: `on_batch` also gets the batch just trained
+/// on (`B × V`, as binarized: the inputs whose reconstruction [`Trainer::reconstruction`] then
+/// holds), and `on_epoch` the model as it is at the end of the epoch (to evaluate it, save a
+/// checkpoint, …) and may stop training with an error. The epoch's `seconds` do not include
+/// the epoch callback's time.
 ///
 /// # Errors
-/// As [`train_dataset`].
-pub fn train_dataset_with_rows(
+/// Those of [`train_dataset`], and the first error `on_epoch` returns.
+pub fn train_dataset_with(
     model: &mut Rbm,
     trainer: &mut Trainer,
     ds: &Dataset,
     schedule: &Schedule,
     mut on_batch: impl FnMut(usize, &[f32]),
-    mut on_epoch: impl FnMut(&EpochStats),
+    mut on_epoch: impl FnMut(&EpochStats, &Rbm) -> Result<()>,
 ) -> Result<Vec<EpochStats>> {
     if ds.row_len() != model.n_visible() {
         return Err(Error::Dataset {
@@ -110,7 +123,7 @@ pub fn train_dataset_with_rows(
             batches: n,
             seconds: start.elapsed().as_secs_f64(),
         };
-        on_epoch(&stats);
+        on_epoch(&stats, model)?;
         history.push(stats);
     }
     Ok(history)

@@ -17,7 +17,7 @@
 mod fit;
 mod update;
 
-pub use fit::{EpochStats, Schedule, train_dataset, train_dataset_with_rows};
+pub use fit::{EpochStats, Schedule, train_dataset, train_dataset_with};
 pub use update::{Gradient, cd_gradient};
 
 use rbm_kernels::StreamKey;

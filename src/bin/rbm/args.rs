@@ -25,6 +25,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Generate images from a trained model: from noise, or from test images with pixels clamped.
     Sample(SampleArgs),
+    /// Evaluate a model on a dataset: log Z and the test log-likelihood by AIS (with bounds),
+    /// optionally RAISE and exact log Z, pseudo-log-likelihood, reconstruction error.
+    Eval(EvalArgs),
     /// Measure training and sampling throughput on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -205,6 +208,10 @@ pub struct TrainArgs {
     /// samples.png, filters.png, run.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Every N epochs (and after the last), estimate the test log-likelihood by a cheap AIS
+    /// (50 runs, 1000 temperatures, the first 1000 test rows) and log it in metrics.csv.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub eval_every: Option<u32>,
     /// Print one JSON object per epoch (and a final one) on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -293,6 +300,83 @@ impl ClampArg {
             })
             .collect()
     }
+}
+
+/// `rbm eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The model file (model.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Folder holding the IDX files (raw or .gz); the training split gives AIS's base rate.
+    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    pub data: Option<PathBuf>,
+    /// A dataset by name, found in $RBM_DATA/NAME, ./data/NAME or /usr/share/datasets/NAME.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// The split whose rows are scored.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// How the rows are binarized: one Bernoulli(pixel/255) draw with a fixed seed (as in the
+    /// literature), or pixel/255 > 0.5.
+    #[arg(long, value_enum, default_value = "stochastic")]
+    pub binarize: EvalBinarizeArg,
+    /// Score only the first N rows of the split [default: all].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rows: Option<u32>,
+    /// AIS runs.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ais_runs: u32,
+    /// AIS temperatures, spread like the standard schedule (1e-3 steps to 0.5, 1e-4 to 0.9,
+    /// 1e-5 to 1 at 14500).
+    #[arg(long, default_value_t = 14_500, value_parser = clap::value_parser!(u32).range(3..))]
+    pub ais_betas: u32,
+    /// Also estimate the log-likelihood by reverse annealing (RAISE): the conservative side.
+    #[arg(long)]
+    pub reverse: bool,
+    /// Rows (evenly spaced through the scored rows) that RAISE runs from, one run each.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reverse_rows: u32,
+    /// Also compute log Z exactly (needs a layer of at most 25 units).
+    #[arg(long)]
+    pub exact: bool,
+    /// Pseudo-log-likelihood: over all single-bit flips, or scikit-learn's one random flip.
+    #[arg(long, value_enum, default_value = "exact")]
+    pub pll: PllArg,
+    /// Seed of AIS, RAISE, the reconstructions and the random flips (not of the binarization,
+    /// whose seed is fixed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the results as one JSON object, the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A dataset split.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SplitArg {
+    /// The test split (t10k-*).
+    Test,
+    /// The training split.
+    Train,
+}
+
+/// Binarization of evaluation rows.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum EvalBinarizeArg {
+    /// One Bernoulli(pixel/255) draw per pixel, with a fixed seed.
+    Stochastic,
+    /// pixel/255 > 0.5.
+    Threshold,
+}
+
+/// Pseudo-log-likelihood variant.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PllArg {
+    /// The sum over all V single-bit flips.
+    Exact,
+    /// V times one random flip per row (scikit-learn's score_samples).
+    One,
 }
 
 /// Datasets known by name.

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod eval;
 mod figures;
 mod gates;
 mod output;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => sample::run(&a),
         Command::Bench(BenchCommand::Train(a)) => bench::train(&a),
         Command::Bench(BenchCommand::Sample(a)) => bench::sample(&a),
+        Command::Eval(a) => eval::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 use rbm::data::{self, Binarize, Dataset, Order, Split};
+use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
-use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset_with_rows};
+use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset_with};
 use rbm::{Error, IdxError, Rbm};
 use rbm_kernels::Isa;
 use serde_json::json;
@@ -140,6 +141,10 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
             plan.schedule.epochs
         );
     }
+    let mut monitor = match a.eval_every {
+        Some(every) => Some(Monitor::new(&dir, &ds, every as usize, plan.train.seed)?),
+        None => None,
+    };
     let mut trainer = Trainer::new(&model, plan.train.clone())?;
     let per_epoch = plan
         .schedule
@@ -147,7 +152,8 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         .unwrap_or(ds.len() / plan.train.batch_size) as u64;
     let bar = Progress::new(per_epoch * plan.schedule.epochs as u64, "batches");
     let mut last_batch = Vec::new();
-    let history = train_dataset_with_rows(
+    let epochs = plan.schedule.epochs;
+    let history = train_dataset_with(
         &mut model,
         &mut trainer,
         &ds,
@@ -159,13 +165,26 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
                 last_batch.extend_from_slice(rows);
             }
         },
-        |e| report_epoch(a.json, &bar, e, plan.train.batch_size),
+        |e, m| {
+            let point = match &mut monitor {
+                Some(mon) if (e.epoch + 1) % mon.every == 0 || e.epoch + 1 == epochs => {
+                    Some(mon.evaluate(e.epoch, m)?)
+                }
+                _ => None,
+            };
+            report_epoch(a.json, &bar, e, plan.train.batch_size, point.as_ref());
+            Ok(())
+        },
     )?;
     bar.finish();
     let train_seconds = wall.elapsed().as_secs_f64();
     let model_path = a.out.join("model.safetensors");
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
-    rbm::atomic::write_atomic(&a.out.join("metrics.csv"), metrics_csv(&history).as_bytes())?;
+    let points = monitor.map(|m| m.points);
+    rbm::atomic::write_atomic(
+        &a.out.join("metrics.csv"),
+        metrics_csv(&history, points.as_deref()).as_bytes(),
+    )?;
 
     let figures_start = Instant::now();
     let sample_steps = a
@@ -224,16 +243,96 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     Ok(())
 }
 
-fn report_epoch(json: bool, bar: &Progress, e: &EpochStats, batch: usize) {
+/// The cheap AIS estimate of `--eval-every`: fixed test rows, few temperatures.
+struct Monitor {
+    every: usize,
+    base: BaseRate,
+    rows: Vec<f32>,
+    seed: u64,
+    points: Vec<AisPoint>,
+}
+
+/// One `--eval-every` estimate, in nats.
+#[derive(Clone, Copy, Debug)]
+struct AisPoint {
+    epoch: usize,
+    log_z: f64,
+    log_z_lo: f64,
+    log_z_hi: f64,
+    test_ll: f64,
+    seconds: f64,
+}
+
+impl Monitor {
+    /// AIS runs of each estimate.
+    const RUNS: usize = 50;
+    /// Temperatures of each estimate (the standard schedule's shape).
+    const TEMPERATURES: usize = 1000;
+    /// The first rows of the test split scored (stochastic binarization, fixed seed).
+    const ROWS: usize = 1000;
+
+    fn new(dir: &Path, train: &data::Dataset, every: usize, seed: u64) -> rbm::Result<Self> {
+        let test = data::open_split(dir, Split::Test)?;
+        if test.row_len() != train.row_len() {
+            return Err(Error::Config(format!(
+                "test rows have {} pixels, training rows {}",
+                test.row_len(),
+                train.row_len()
+            )));
+        }
+        Ok(Monitor {
+            every,
+            base: BaseRate::from_dataset(train)?,
+            rows: eval::evaluation_rows(&test, Self::ROWS, Binarize::Stochastic)?,
+            seed,
+            points: Vec::new(),
+        })
+    }
+
+    fn evaluate(&mut self, epoch: usize, model: &Rbm) -> rbm::Result<AisPoint> {
+        let start = std::time::Instant::now();
+        let cfg = AisConfig {
+            runs: Self::RUNS,
+            schedule: eval::Schedule::standard_with(Self::TEMPERATURES)?,
+            seed: self.seed,
+        };
+        let est = eval::ais(model, &self.base, &cfg)?;
+        let (test_ll, _, _) = est.log_likelihood(eval::mean_neg_free_energy(model, &self.rows)?);
+        let point = AisPoint {
+            epoch,
+            log_z: est.log_z,
+            log_z_lo: est.log_z_lo,
+            log_z_hi: est.log_z_hi,
+            test_ll,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        self.points.push(point);
+        Ok(point)
+    }
+}
+
+fn report_epoch(json: bool, bar: &Progress, e: &EpochStats, batch: usize, ais: Option<&AisPoint>) {
     let rows_per_s = (e.batches * batch) as f64 / e.seconds.max(1e-9);
     if json {
-        print_json(&json!({
+        let mut line = json!({
             "epoch": e.epoch + 1, "loss": e.loss, "recon_error": e.recon_error,
             "seconds": e.seconds, "rows_per_s": rows_per_s,
-        }));
+        });
+        if let Some(p) = ais {
+            line["ais_log_z"] = json!(p.log_z);
+            line["ais_test_ll"] = json!(p.test_ll);
+            line["eval_seconds"] = json!(p.seconds);
+        }
+        print_json(&line);
     } else {
+        let ais = ais.map_or(String::new(), |p| {
+            format!(
+                "  AIS test LL {:.2} (log Z {:.2}, {:.1} s)",
+                p.test_ll, p.log_z, p.seconds
+            )
+        });
         bar.println(format!(
-            "epoch {:>3}  loss {:>9.4}  recon error {:.5}  {:.2} s  {:.0} rows/s",
+            "epoch {:>3}  loss {:>9.4}  recon error {:.5}  {:.2} s  {:.0} rows/s{ais}",
             e.epoch + 1,
             e.loss,
             e.recon_error,
@@ -272,11 +371,17 @@ fn run_files() -> Vec<&'static str> {
     files
 }
 
-/// `epoch,loss,recon_error,seconds`, one row per epoch (1-based epochs).
-fn metrics_csv(history: &[EpochStats]) -> String {
-    let mut s = String::from("epoch,loss,recon_error,seconds\n");
+/// `epoch,loss,recon_error,seconds`, one row per epoch (1-based epochs); with `--eval-every`
+/// also `ais_log_z,ais_log_z_lo,ais_log_z_hi,ais_test_ll,eval_seconds`, empty in the epochs
+/// not evaluated (and an infinite bound written as `-inf`/`inf`).
+fn metrics_csv(history: &[EpochStats], points: Option<&[AisPoint]>) -> String {
+    let mut s = String::from("epoch,loss,recon_error,seconds");
+    if points.is_some() {
+        s.push_str(",ais_log_z,ais_log_z_lo,ais_log_z_hi,ais_test_ll,eval_seconds");
+    }
+    s.push('\n');
     for e in history {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{},{},{},{}",
             e.epoch + 1,
@@ -284,6 +389,19 @@ fn metrics_csv(history: &[EpochStats]) -> String {
             e.recon_error,
             e.seconds
         );
+        if let Some(points) = points {
+            match points.iter().find(|p| p.epoch == e.epoch) {
+                Some(p) => {
+                    let _ = write!(
+                        s,
+                        ",{},{},{},{},{}",
+                        p.log_z, p.log_z_lo, p.log_z_hi, p.test_ll, p.seconds
+                    );
+                }
+                None => s.push_str(",,,,,"),
+            }
+        }
+        s.push('\n');
     }
     s
 }
