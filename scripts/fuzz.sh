@@ -10,8 +10,8 @@
 #
 # RUSTC_BOOTSTRAP=1 lets the stable toolchain accept the -Z flags cargo-fuzz passes to rustc
 # (sanitizer, coverage instrumentation). AddressSanitizer's runtime ships with the stable
-# x86_64 Linux toolchain; a separate target folder keeps the sanitized build apart from the
-# -s none one. -malloc_limit_mb (ASan only) makes any single allocation over 64 MiB a crash.
+# x86_64 Linux toolchain; the sanitized build goes to fuzz/target/address/, apart from the
+# -s none one in fuzz/target/. -malloc_limit_mb (ASan only) makes any single allocation over 64 MiB a crash.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -23,13 +23,19 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
     TARGETS=(idx_parse idx_gzip dataset_pair model_file)
 fi
 
+# The plain build in cargo-fuzz's default folder, the sanitized one beside it.
+TARGET_DIR=target
+if [ "$SANITIZER" != none ]; then
+    TARGET_DIR="target/$SANITIZER"
+fi
+
 export RUSTC_BOOTSTRAP=1
 mkdir -p logs
 for t in "${TARGETS[@]}"; do
     status=0
     mkdir -p "corpus/$t"
     echo "== $t: $RUNS runs or ${SECONDS_PER_TARGET}s (sanitizer: $SANITIZER), $(date -u +%FT%TZ)"
-    nice -n 19 cargo fuzz run -s "$SANITIZER" --target-dir "target/$SANITIZER" "$t" \
+    nice -n 19 cargo fuzz run -s "$SANITIZER" --target-dir "$TARGET_DIR" "$t" \
         "corpus/$t" "seeds/$t" -- \
         -jobs=1 -workers=1 -runs="$RUNS" -max_total_time="$SECONDS_PER_TARGET" \
         -malloc_limit_mb=64 -print_final_stats=1 || status=$?

@@ -138,7 +138,8 @@ pub enum IdxError {
         /// Bytes beyond them.
         extra: u64,
     },
-    /// The gzip stream is corrupt or ends early.
+    /// The gzip stream is corrupt or ends early, or bytes after a gzip member do not start
+    /// another one.
     #[error("gzip stream is corrupt or truncated: {0}")]
     Gzip(String),
     /// The gzip stream inflates to more bytes than its IDX header declares.

@@ -311,3 +311,72 @@ fn gz_error(path: &Path, e: io::Error) -> Error {
         _ => Error::io(path, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Regression: the buffer was reserved at the declared size before any data arrived (256
+    /// TiB for a 40-byte stream claiming 2⁴⁸ bytes: an out-of-memory error at best, a huge
+    /// virtual reservation at worst). It now starts small and doubles as data arrives.
+    #[test]
+    fn buffer_starts_small_and_grows_to_exactly_the_declared_size() {
+        let path = Path::new(IN_MEMORY);
+        assert_eq!(
+            allocate(path, 1 << 48).unwrap().capacity(),
+            GZ_FIRST_RESERVE
+        );
+        assert_eq!(allocate(path, 20).unwrap().capacity(), 20);
+
+        let total = 3 * GZ_FIRST_RESERVE as u64 + 5;
+        let data = vec![7u8; total as usize];
+        let mut buf = allocate(path, total).unwrap();
+        read_data(&mut &data[..], &mut buf, total, total).unwrap();
+        assert_eq!(buf.len() as u64, total);
+        // 1 MiB, 2 MiB, then capped at the declared size rather than doubled to 4 MiB.
+        assert_eq!(buf.capacity() as u64, total);
+    }
+
+    #[test]
+    fn growth_never_passes_the_cap() {
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(&[1; 8]);
+        grow(&mut buf, 1, 12).unwrap();
+        assert_eq!(buf.capacity(), 12);
+        buf.extend_from_slice(&[1; 4]);
+        grow(&mut buf, 0, 12).unwrap();
+        assert_eq!(buf.capacity(), 12);
+    }
+
+    /// Regression: bytes after the gzip member were ignored (flate2's `GzDecoder` reads one
+    /// member), so a file with garbage after its stream loaded as if clean.
+    #[test]
+    fn bytes_after_the_last_member_are_a_gzip_error() {
+        let plain = [0, 0, 8, 1, 0, 0, 0, 2, 5, 6];
+        let gz = gzip(&plain);
+        assert_eq!(IdxFile::from_gzip_bytes(&gz).unwrap().bytes(), plain);
+        let garbage = [gz.as_slice(), b"garbage after the stream"].concat();
+        let err = IdxFile::from_gzip_bytes(&garbage).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Idx {
+                    kind: IdxError::Gzip(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // Concatenated members are one stream, as gzip(1) reads them.
+        let two = [gzip(&plain[..3]), gzip(&plain[3..])].concat();
+        assert_eq!(IdxFile::from_gzip_bytes(&two).unwrap().bytes(), plain);
+    }
+}
