@@ -65,10 +65,17 @@ impl Rbm {
     /// [`Error::Config`] if a layer is empty or `V · H` overflows.
     pub fn zeros(n_visible: usize, n_hidden: usize) -> Result<Self> {
         let n = check_sizes(n_visible, n_hidden)?;
+        let mut w = Vec::new();
+        w.try_reserve_exact(n).map_err(|_| {
+            Error::Config(format!(
+                "{n_visible} × {n_hidden} weights do not fit in memory"
+            ))
+        })?;
+        w.resize(n, 0.0);
         Ok(Rbm {
             n_visible,
             n_hidden,
-            w: vec![0.0; n],
+            w,
             v_bias: vec![0.0; n_visible],
             h_bias: vec![0.0; n_hidden],
             wt: OnceLock::new(),

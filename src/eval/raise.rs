@@ -58,7 +58,7 @@ pub struct RaiseEstimate {
 }
 
 /// Estimates `log p(v)` of each row of `data` (`N × V`, binary) by reverse annealing from the
-/// row to `base` (see the [module page](self)). Runs in parallel over blocks of chains; the
+/// row to `base` (see the module page of `eval::raise`). Runs in parallel over blocks of chains; the
 /// result is the same, bit for bit, for any number of threads. The cost is that of AIS with
 /// `N · runs_per_row` runs.
 ///
