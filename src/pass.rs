@@ -179,11 +179,7 @@ fn pass(
     let binary = index
         .build(input, rows, n_in)
         .is_some_and(|ones| sparse_enough(ones, rows, n_in));
-    let rb = if binary {
-        block_rows(rows, par)
-    } else {
-        ROW_BLOCK
-    };
+    let rb = block_rows(rows, par);
     let (index, w, bias) = (&*index, dir.weights(m), dir.bias(m));
     let key = match &epilogue {
         Epilogue::Sample(_, key) => Some(*key),
@@ -270,7 +266,7 @@ pub(crate) struct PassBuffers<'a> {
     pub(crate) index: &'a mut RowIndex,
 }
 
-/// Rows per parallel block of a binary product: the batch split evenly over the pool's
+/// Rows per parallel block of a pass: the batch split evenly over the pool's
 /// threads (in multiples of 8), so that each task reuses every loaded tile of weights for as
 /// many rows as it can. Each row's result is independent of the blocks, so this choice does
 /// not change any result.
