@@ -7,9 +7,11 @@
 //!   `Wᵀ` for `v → h`, of `W` for `h → v`): a gather-add over index lists;
 //! - **dense**: otherwise, a GEMM.
 //!
-//! The choice depends only on the input, the blocks have a fixed size ([`ROW_BLOCK`]) and row
-//! `r` of a batch always draws from `key.derive(r)`, so results do not depend on the number of
-//! threads.
+//! The choice depends only on the input; each output row is computed on its own (the gather
+//! sums its list in order, the GEMM's result for a row does not depend on the other rows of
+//! the call), so the blocks can follow the pool's size ([`block_rows`]); and row `r` of a batch
+//! always draws from `key.derive(r)`. Results therefore do not depend on the number of threads
+//! (`tests/determinism.rs`).
 
 use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, binary_indices, gather_rows};
@@ -17,7 +19,7 @@ use rbm_kernels::{Mat, MatMut, StreamKey, gemm, sigmoid_affine, sigmoid_affine_s
 
 use crate::model::Rbm;
 
-/// Rows per parallel block.
+/// Batches of at most this many rows run on the calling thread.
 pub(crate) const ROW_BLOCK: usize = 8;
 
 /// The largest fraction of ones for which a 0/1 input takes the binary product.
