@@ -25,44 +25,6 @@ pub fn softplus(x: f32) -> f32 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
-/// `prob[j] = σ(pre[j] + bias[j])` for one row.
-///
-/// # Panics
-/// If the three slices differ in length.
-pub fn bias_sigmoid(pre: &[f32], bias: &[f32], prob: &mut [f32]) {
-    assert_lengths(pre.len(), bias.len(), prob.len());
-    for ((p, &x), &b) in prob.iter_mut().zip(pre).zip(bias) {
-        *p = sigmoid(x + b);
-    }
-}
-
-/// The Gibbs half-step epilogue for one row: `prob[j] = σ(pre[j] + bias[j])` and
-/// `state[j] = 1.0` with probability `prob[j]` (draw `first + j` of `key`), else `0.0`.
-///
-/// # Panics
-/// If the four slices differ in length.
-pub fn bias_sigmoid_sample(
-    pre: &[f32],
-    bias: &[f32],
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) {
-    assert_lengths(pre.len(), bias.len(), prob.len());
-    assert_eq!(prob.len(), state.len(), "state length");
-    for (j, (((p, s), &x), &b)) in prob
-        .iter_mut()
-        .zip(state.iter_mut())
-        .zip(pre)
-        .zip(bias)
-        .enumerate()
-    {
-        *p = sigmoid(x + b);
-        *s = bernoulli_one(*p, key.draw(first + j as u64));
-    }
-}
-
 /// `state[j] = 1.0` with probability `p[j]` (draw `first + j` of `key`), else `0.0`.
 ///
 /// # Panics
@@ -74,20 +36,8 @@ pub fn bernoulli(p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
     }
 }
 
-/// `Σ_j softplus(pre[j] + bias[j])`, accumulated in f64: the hidden term of the free energy.
-///
-/// # Panics
-/// If the slices differ in length.
-pub fn bias_softplus_sum(pre: &[f32], bias: &[f32]) -> f64 {
-    assert_eq!(pre.len(), bias.len(), "bias length");
-    pre.iter()
-        .zip(bias)
-        .map(|(&x, &b)| softplus(x + b) as f64)
-        .sum()
-}
-
 /// `prob[j] = σ(scale·pre[j] + bias[j])` with libm's `exp`; the argument is one fused
-/// multiply-add, as in the fast kernels (`scale = 1` gives [`bias_sigmoid`] exactly).
+/// multiply-add, as in the fast kernels (`scale = 1` gives `σ(pre[j] + bias[j])` exactly).
 ///
 /// # Panics
 /// If the three slices differ in length.
@@ -98,7 +48,7 @@ pub fn sigmoid_affine(pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
     }
 }
 
-/// [`bias_sigmoid_sample`] with a scale: `prob[j] = σ(scale·pre[j] + bias[j])` (libm) and
+/// The Gibbs half-step epilogue: `prob[j] = σ(scale·pre[j] + bias[j])` (libm) and
 /// `state[j]` its Bernoulli sample with draw `first + j` of `key`.
 ///
 /// # Panics
@@ -218,9 +168,9 @@ mod tests {
         let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 * 0.1).collect();
         let mut prob = vec![f32::NAN; n];
         let mut state = vec![f32::NAN; n];
-        bias_sigmoid_sample(&pre, &bias, key, 5, &mut prob, &mut state);
+        sigmoid_affine_sample(&pre, 1.0, &bias, key, 5, &mut prob, &mut state);
         let mut prob2 = vec![0.0; n];
-        bias_sigmoid(&pre, &bias, &mut prob2);
+        sigmoid_affine(&pre, 1.0, &bias, &mut prob2);
         assert_eq!(prob, prob2);
         let mut state2 = vec![0.0; n];
         bernoulli(&prob, key, 5, &mut state2);
@@ -237,7 +187,7 @@ mod tests {
         let pre = [0.0f32, 1.0, -2.0];
         let bias = [0.5f32, -1.0, 2.0];
         let want = (1.0 + 0.5f64.exp()).ln() + 2.0f64.ln() + 2.0f64.ln();
-        assert!((bias_softplus_sum(&pre, &bias) - want).abs() < 1e-6);
+        assert!((softplus_sum_affine(&pre, 1.0, &bias) - want).abs() < 1e-6);
         assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
     }
 }
