@@ -1,41 +1,95 @@
-//! Files written whole or not at all: a temporary name in the same folder, `fsync`, rename.
+//! Files written whole or not at all: a temporary name in the same folder, `fsync`, rename,
+//! then `fsync` of the folder.
 
-use std::fs;
-use std::io::Write;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to `path` atomically: to a temporary file beside it, synced to disk, then
-/// renamed over `path`. A reader sees the old file or the new one, never a part; on error the
-/// temporary file is removed and `path` is untouched.
+/// Distinguishes the temporary files of concurrent writes within one process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: to a temporary file `.<name>.tmp-<pid>-<n>` beside
+/// it (never an existing file), synced to disk, then renamed over `path`, and the folder
+/// synced so that the rename itself is durable. A reader — or a process killed at any
+/// moment, or a crash — sees the old file or the new one, never a part; on error the
+/// temporary file is removed and `path` is untouched. (A symbolic link at `path` is replaced
+/// by the file, not followed; the new file gets the default permissions.)
 ///
 /// # Errors
-/// [`Error::Io`] naming the path that failed.
+/// [`Error::Io`] naming the temporary file if it cannot be created, written or synced, or
+/// naming `path` if the rename fails or `path` names no file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = write_synced(&tmp, bytes)
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let Some(name) = path.file_name() else {
+        return Err(Error::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
+        ));
+    };
+    let dir = folder_of(path);
+    let (temp, mut file) = create_temp(dir, name)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&temp, e));
+    drop(file);
+    let renamed = written.and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
+    if renamed.is_err() {
+        // Best effort: the error that matters is the one already in hand.
+        let _ = fs::remove_file(&temp);
     }
-    result
+    renamed?;
+    sync_dir(dir);
+    Ok(())
 }
 
-fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(tmp, e))
+/// Whether `name` is one of the temporary names [`write_atomic`] uses for the file `target`
+/// (left behind by a process killed mid-write; safe to delete).
+pub fn is_temp_name(name: &OsStr, target: &OsStr) -> bool {
+    let (name, target) = (name.to_string_lossy(), target.to_string_lossy());
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(target.as_ref()))
+        .is_some_and(|rest| rest.starts_with(".tmp-"))
 }
 
-/// `.<name>.tmp-<pid>` in the folder of `path`.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+/// The folder that holds `path` (`.` for a bare file name, whose `parent` is empty).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates `.<name>.tmp-<pid>-<n>` in `dir`, never reusing an existing file.
+fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".tmp-{}-{seq}", std::process::id()));
+        let temp = dir.join(temp_name);
+        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(Error::io(temp, e)),
+        }
+    }
+}
+
+/// Syncs the folder so that a rename in it is durable (best effort, Unix only).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 #[cfg(test)]
@@ -54,5 +108,26 @@ mod tests {
         let err = write_atomic(&dir.join("missing/b.txt"), b"x").unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_file_goes_beside_the_target() {
+        assert_eq!(folder_of(Path::new("model.safetensors")), Path::new("."));
+        assert_eq!(
+            folder_of(Path::new("runs/m.safetensors")),
+            Path::new("runs")
+        );
+        assert_eq!(folder_of(Path::new("/m.safetensors")), Path::new("/"));
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        let t = OsStr::new("checkpoint.safetensors");
+        assert!(is_temp_name(
+            OsStr::new(".checkpoint.safetensors.tmp-12-0"),
+            t
+        ));
+        assert!(!is_temp_name(OsStr::new("checkpoint.safetensors"), t));
+        assert!(!is_temp_name(OsStr::new(".model.safetensors.tmp-1-0"), t));
     }
 }

@@ -63,7 +63,7 @@ pub enum Error {
         reason: String,
     },
     /// Training produced a non-finite parameter or loss.
-    #[error("training diverged at epoch {epoch}, step {step}: {what}")]
+    #[error("training diverged in epoch {} at batch {} (counting from 1): {what}", epoch + 1, step + 1)]
     Diverged {
         /// The epoch (0-based) in which the first non-finite value appeared.
         epoch: usize,
@@ -258,6 +258,10 @@ pub enum ModelFileError {
     /// The path given is a folder (from `load_model` only; `parse_model` sees bytes).
     #[error("is a directory, expected a model file")]
     IsDirectory,
+    /// A checkpoint's parts disagree with each other (state that its configuration does not
+    /// have, a position outside its schedule, …).
+    #[error("inconsistent checkpoint: {0}")]
+    Inconsistent(String),
 }
 
 impl Error {

@@ -199,8 +199,12 @@ impl Rbm {
 
     /// Updates the parameters through `Wᵀ`: `f(Wᵀ, v_bias, h_bias)` changes them in place
     /// (`Wᵀ` is `V × H` row-major), then `W` is rewritten from `Wᵀ`, in parallel blocks of
-    /// hidden units.
-    pub(crate) fn update_through_t(&mut self, f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32])) {
+    /// hidden units. Returns whether every weight is finite afterwards (checked block by
+    /// block while it is in cache).
+    pub(crate) fn update_through_t(
+        &mut self,
+        f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
+    ) -> bool {
         self.weights_t();
         let wt = self.wt.get_mut().expect("initialized just above");
         f(wt, &mut self.v_bias, &mut self.h_bias);
@@ -210,10 +214,12 @@ impl Rbm {
         self.w
             .par_chunks_mut(BLOCK * nv)
             .enumerate()
-            .for_each(|(b, w_block)| {
+            .map(|(b, w_block)| {
                 let j0 = b * BLOCK;
                 binary::transpose(&wt[j0..], nh, nv, w_block.len() / nv, w_block, nv);
-            });
+                all_finite(w_block)
+            })
+            .reduce(|| true, |a, b| a && b)
     }
 
     /// The name of the first parameter buffer holding NaN or an infinity, if any.
@@ -224,7 +230,7 @@ impl Rbm {
             ("h_bias", &self.h_bias),
         ]
         .into_iter()
-        .find(|(_, buf)| buf.iter().any(|x| !x.is_finite()))
+        .find(|(_, buf)| !all_finite(buf))
         .map(|(name, _)| name)
     }
 
@@ -364,4 +370,10 @@ fn check_sizes(n_visible: usize, n_hidden: usize) -> Result<usize> {
                 "{n_visible} × {n_hidden} weights do not fit in memory"
             ))
         })
+}
+
+/// Whether no value of `x` is NaN or infinite: those are the values whose exponent bits are
+/// all ones, so an integer maximum over the magnitudes' bits decides (and vectorizes).
+pub(crate) fn all_finite(x: &[f32]) -> bool {
+    x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) < 0x7f80_0000
 }

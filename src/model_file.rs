@@ -58,15 +58,14 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensors, View};
 
+use crate::atomic::write_atomic;
 use crate::error::{Error, ModelFileError, Result};
 use crate::model::Rbm;
 
@@ -86,7 +85,7 @@ const FORMAT_PYTORCH: &str = "pt";
 const TENSOR_NAMES: [&str; 3] = ["W", "v_bias", "h_bias"];
 
 /// The size of the safetensors length prefix.
-const N_LEN: usize = 8;
+pub(crate) const N_LEN: usize = 8;
 
 /// safetensors' limit on the header size (`MAX_HEADER_SIZE` in its `tensor.rs`).
 const MAX_HEADER_SIZE: usize = 100_000_000;
@@ -163,8 +162,37 @@ pub fn serialize_model(model: &Rbm, config_json: Option<&str>) -> Result<Vec<u8>
     let views = tensors
         .into_iter()
         .map(|(name, shape, values)| (name, LeF32 { shape, values }));
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))
+    serialize_sorted(views, metadata)
+}
+
+/// `safetensors::serialize`, then the header rewritten with its keys in sorted order, so that
+/// the same tensors and metadata always give the same bytes (safetensors writes the metadata
+/// in the iteration order of a `HashMap`, which changes from run to run).
+pub(crate) fn serialize_sorted<'a>(
+    views: impl IntoIterator<Item = (&'a str, LeF32<'a>)>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, ModelFileError> {
+    let mut bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
+    let header_len = bytes
+        .first_chunk::<N_LEN>()
+        .and_then(|n| usize::try_from(u64::from_le_bytes(*n)).ok())
+        .filter(|&n| n <= bytes.len() - N_LEN)
+        .ok_or_else(|| ModelFileError::Format("safetensors wrote no header".into()))?;
+    let header = &mut bytes[N_LEN..N_LEN + header_len];
+    // serde_json's maps are sorted (BTreeMap); the compact text is as long as the original,
+    // whose trailing spaces pad the data to an 8-byte boundary.
+    let sorted = serde_json::from_slice::<serde_json::Value>(header)
+        .map(|v| v.to_string())
+        .map_err(|e| ModelFileError::Format(format!("safetensors wrote a bad header: {e}")))?;
+    if sorted.len() > header_len {
+        return Err(ModelFileError::Format(
+            "the sorted header is longer than safetensors' own".into(),
+        ));
+    }
+    header.fill(b' ');
+    header[..sorted.len()].copy_from_slice(sorted.as_bytes());
+    Ok(bytes)
 }
 
 /// Reads the model file at `path`.
@@ -174,6 +202,15 @@ pub fn serialize_model(model: &Rbm, config_json: Option<&str>) -> Result<Vec<u8>
 /// - [`Error::ModelFile`] with [`ModelFileError::IsDirectory`] if `path` is a folder, or with
 ///   the error of [`parse_model`] if the bytes are not a valid model file.
 pub fn load_model(path: &Path) -> Result<ModelFile> {
+    let bytes = read_file(path)?;
+    parse_model(&bytes).map_err(|kind| Error::ModelFile {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
+/// The bytes of the file at `path`, refusing a folder.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     let io_err = |e| Error::io(path, e);
     let mut file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
@@ -189,10 +226,7 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
         let _ = bytes.try_reserve_exact(len);
     }
     file.read_to_end(&mut bytes).map_err(io_err)?;
-    parse_model(&bytes).map_err(|kind| Error::ModelFile {
-        path: path.to_path_buf(),
-        kind,
-    })
+    Ok(bytes)
 }
 
 /// Parses the bytes of a model file (see the [module docs](self) for the format).
@@ -298,7 +332,7 @@ pub fn parse_model(bytes: &[u8]) -> Result<ModelFile, ModelFileError> {
 
 /// Decodes the `F32` tensor `info` from `data` (the bytes after the header), checking that
 /// every value is finite.
-fn read_f32(
+pub(crate) fn read_f32(
     name: &'static str,
     info: &TensorInfo,
     data: &[u8],
@@ -317,7 +351,7 @@ fn read_f32(
 }
 
 /// [`ModelFileError::NonFinite`] at the first non-finite value, if any.
-fn check_finite(
+pub(crate) fn check_finite(
     name: &'static str,
     values: impl IntoIterator<Item = f32>,
 ) -> Result<(), ModelFileError> {
@@ -341,7 +375,7 @@ fn check_config(config: &str) -> Result<(), ModelFileError> {
 /// tests and fuzzing use — for offsets near `usize::MAX` (reachable with eight or more huge
 /// tensors whose sizes sum to nearly 2⁶⁴). Any offset past the data is invalid anyway, so this
 /// reports it first. Inputs that are not a readable header are left to safetensors.
-fn guard_offsets(bytes: &[u8]) -> Result<(), ModelFileError> {
+pub(crate) fn guard_offsets(bytes: &[u8]) -> Result<(), ModelFileError> {
     let Some(prefix) = bytes.first_chunk::<N_LEN>() else {
         return Ok(());
     };
@@ -400,9 +434,9 @@ impl<'de> serde::Deserialize<'de> for MaxEnd {
 }
 
 /// An f32 tensor for `safetensors::serialize`, stored little-endian whatever the host.
-struct LeF32<'a> {
-    shape: Vec<usize>,
-    values: &'a [f32],
+pub(crate) struct LeF32<'a> {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) values: &'a [f32],
 }
 
 impl View for LeF32<'_> {
@@ -425,71 +459,6 @@ impl View for LeF32<'_> {
     fn data_len(&self) -> usize {
         std::mem::size_of_val(self.values)
     }
-}
-
-/// Distinguishes the temporary files of concurrent saves within one process.
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` through a synced temporary file renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let Some(name) = path.file_name() else {
-        return Err(Error::io(
-            path,
-            io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
-        ));
-    };
-    let dir = folder_of(path);
-    let (temp, mut file) = create_temp(dir, name)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&temp, e));
-    drop(file);
-    let renamed = written.and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
-    if renamed.is_err() {
-        // Best effort: the error that matters is the one already in hand.
-        let _ = fs::remove_file(&temp);
-    }
-    renamed?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// The folder that holds `path` (`.` for a bare file name, whose `parent` is empty).
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// Creates `.<name>.tmp-<pid>-<n>` in `dir`, never reusing an existing file.
-fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> Result<(PathBuf, File)> {
-    let mut attempts = 0;
-    loop {
-        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{seq}", std::process::id()));
-        let temp = dir.join(temp_name);
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => return Ok((temp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(Error::io(temp, e)),
-        }
-    }
-}
-
-/// Syncs the folder so that the rename itself is durable (best effort, Unix only).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]
@@ -577,16 +546,6 @@ mod tests {
         let meta = HashMap::from([("format".to_owned(), "pt".to_owned())]);
         let bytes = safetensors::serialize(views, Some(meta)).unwrap();
         assert_eq!(parse_model(&bytes).unwrap().model, model);
-    }
-
-    #[test]
-    fn temporary_file_goes_beside_the_target() {
-        assert_eq!(folder_of(Path::new("model.safetensors")), Path::new("."));
-        assert_eq!(
-            folder_of(Path::new("runs/m.safetensors")),
-            Path::new("runs")
-        );
-        assert_eq!(folder_of(Path::new("/m.safetensors")), Path::new("/"));
     }
 
     #[test]

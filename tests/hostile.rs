@@ -1046,7 +1046,7 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a non-string panic".into())
 }
 
-/// Every loader on one file: the four fuzz harnesses on its bytes (and the gzip harness on
+/// Every loader on one file: the fuzz harnesses on its bytes (and the gzip harness on
 /// its bytes as the stream itself), then the file-level loaders on its path.
 type Loader = (&'static str, fn(&Path, &[u8]));
 
@@ -1070,11 +1070,17 @@ fn loaders() -> Vec<Loader> {
         ("model_file", |_, b| {
             let _ = harness::model_file(b);
         }),
+        ("checkpoint", |_, b| {
+            let _ = harness::checkpoint(b);
+        }),
         ("IdxFile::open", |p, _| {
             let _ = IdxFile::open(p);
         }),
         ("load_model", |p, _| {
             let _ = load_model(p);
+        }),
+        ("load_checkpoint", |p, _| {
+            let _ = rbm::checkpoint::load_checkpoint(p);
         }),
     ]
 }
@@ -1268,4 +1274,46 @@ fn write_fuzz_seeds() {
         "hand-2x3-no-meta",
         &safetensors(&model_tensors(&W), None),
     );
+    // checkpoint: plain SGD on CD, and momentum with PCD chains, after a step each.
+    for (name, momentum, pcd) in [("cd-sgd", 0.0, false), ("pcd-momentum", 0.5, true)] {
+        write("checkpoint", name, &seed_checkpoint(momentum, pcd));
+    }
+}
+
+/// A 4–3 model after one step of batch 2, as a checkpoint.
+fn seed_checkpoint(momentum: f32, pcd: bool) -> Vec<u8> {
+    use rbm::checkpoint::{Checkpoint, serialize_checkpoint};
+    use rbm::data::{Binarize, Order};
+    use rbm::train::{RunPosition, Schedule, TrainConfig, Trainer};
+    let mut model = Rbm::new(4, 3, 5).unwrap();
+    let config = TrainConfig {
+        k: 1,
+        batch_size: 2,
+        momentum,
+        pcd,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(&model, config.clone()).unwrap();
+    trainer
+        .step(&mut model, &[1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0])
+        .unwrap();
+    let c = Checkpoint {
+        model,
+        config,
+        schedule: Schedule {
+            epochs: 2,
+            batches_per_epoch: Some(3),
+            order: Order::Shuffled,
+            binarize: Binarize::Stochastic,
+        },
+        state: trainer.state(),
+        position: RunPosition {
+            batch: 1,
+            loss_sum: 0.5,
+            recon_sum: 0.125,
+            ..RunPosition::default()
+        },
+        run: Some(r#"{"data":"mnist"}"#.into()),
+    };
+    serialize_checkpoint(&c).unwrap()
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use rbm::checkpoint::{parse_checkpoint, serialize_checkpoint};
 use rbm::data::file::IN_MEMORY;
 use rbm::data::idx::{self, ElemType, IdxHeader, IdxView};
 use rbm::data::{Binarize, CLASSES, Dataset, IdxFile, fill_batch, mean_pixels};
@@ -316,4 +317,59 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
     enc.write_all(bytes).expect("gzip into memory");
     enc.finish().expect("gzip into memory")
+}
+
+/// Target `checkpoint`: raw bytes → [`parse_checkpoint`] → every value read, the parts checked
+/// against each other, a trainer made from it → serialize → parse again, equal.
+pub fn checkpoint(data: &[u8]) -> bool {
+    let c = match parse_checkpoint(data) {
+        Ok(c) => c,
+        Err(kind) => {
+            black_box(kind.to_string());
+            return false;
+        }
+    };
+    let (v, h) = (c.model.n_visible(), c.model.n_hidden());
+    assert!(v >= 1 && h >= 1);
+    let mut sum = 0.0f64;
+    let momentum = c
+        .state
+        .momentum
+        .iter()
+        .flat_map(|m| m.w.iter().chain(&m.v_bias).chain(&m.h_bias));
+    for &x in c
+        .model
+        .weights()
+        .iter()
+        .chain(c.model.v_bias())
+        .chain(c.model.h_bias())
+        .chain(momentum)
+        .chain(c.state.chains.iter().flatten())
+    {
+        assert!(
+            x.is_finite(),
+            "parse_checkpoint returned a non-finite value"
+        );
+        sum += f64::from(x);
+    }
+    black_box(sum);
+    if let Some(m) = &c.state.momentum {
+        assert_eq!((m.w.len(), m.v_bias.len(), m.h_bias.len()), (h * v, v, h));
+    }
+    if let Some(chains) = &c.state.chains {
+        assert_eq!(chains.len(), c.config.batch_size * v);
+    }
+    assert!(c.position.epoch < c.schedule.epochs);
+    // A trainer allocates buffers for a batch: only for batch sizes a fuzz input could back.
+    if c.config.batch_size.saturating_mul(v + h) <= 1 << 20 {
+        let trainer = c.trainer().expect("an accepted checkpoint gives a trainer");
+        assert_eq!(trainer.steps(), c.state.steps);
+        assert_eq!(trainer.state(), c.state);
+    }
+
+    // What was accepted is written back and read again unchanged.
+    let bytes = serialize_checkpoint(&c).expect("an accepted checkpoint serializes");
+    let again = parse_checkpoint(&bytes).expect("a serialized checkpoint parses");
+    assert_eq!(again, c);
+    true
 }

@@ -25,7 +25,7 @@ pub struct Schedule {
 }
 
 /// Means over one epoch's batches.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     /// 0-based epoch.
     pub epoch: usize,
@@ -37,6 +37,53 @@ pub struct EpochStats {
     pub batches: usize,
     /// Wall time of the epoch, in seconds.
     pub seconds: f64,
+}
+
+/// Where a run over a dataset stands between two steps: the next batch to train, what the
+/// current epoch has measured so far, and the statistics of the epochs done. With the model
+/// and the [`TrainerState`](crate::train::TrainerState) it is all a checkpoint needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunPosition {
+    /// The current epoch (0-based); equal to the schedule's epochs when the run is over.
+    pub epoch: usize,
+    /// Batches of `epoch` already trained.
+    pub batch: usize,
+    /// Sum of the loss over those batches, in nats.
+    pub loss_sum: f64,
+    /// Sum of the reconstruction error over those batches.
+    pub recon_sum: f64,
+    /// The epochs done.
+    pub history: Vec<EpochStats>,
+}
+
+/// What [`train_dataset_from`] reports while it runs. Every method has a default that does
+/// nothing.
+pub trait Observer {
+    /// After each step: `done` batches of the epoch are trained, the last on `rows`
+    /// (`B × V`, as binarized).
+    fn batch(&mut self, done: usize, rows: &[f32]) {
+        let _ = (done, rows);
+    }
+
+    /// After each step, with the position the run would continue from: the place to save a
+    /// checkpoint. An error stops training.
+    ///
+    /// # Errors
+    /// Whatever the observer needs to report.
+    fn step_end(&mut self, model: &Rbm, trainer: &Trainer, position: &RunPosition) -> Result<()> {
+        let _ = (model, trainer, position);
+        Ok(())
+    }
+
+    /// After each epoch, with the model as it is then (to evaluate it, …). An error stops
+    /// training.
+    ///
+    /// # Errors
+    /// Whatever the observer needs to report.
+    fn epoch_end(&mut self, stats: &EpochStats, model: &Rbm) -> Result<()> {
+        let _ = (stats, model);
+        Ok(())
+    }
 }
 
 /// Trains `model` on `ds` for `schedule.epochs` epochs with `trainer`, calling `on_batch`
@@ -51,38 +98,44 @@ pub fn train_dataset(
     trainer: &mut Trainer,
     ds: &Dataset,
     schedule: &Schedule,
-    mut on_batch: impl FnMut(usize),
-    mut on_epoch: impl FnMut(&EpochStats),
+    on_batch: impl FnMut(usize),
+    on_epoch: impl FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
-    train_dataset_with(
-        model,
-        trainer,
-        ds,
-        schedule,
-        |b, _| on_batch(b),
-        |e, _| {
-            on_epoch(e);
+    struct Callbacks<B, E>(B, E);
+    impl<B: FnMut(usize), E: FnMut(&EpochStats)> Observer for Callbacks<B, E> {
+        fn batch(&mut self, done: usize, _: &[f32]) {
+            (self.0)(done);
+        }
+        fn epoch_end(&mut self, stats: &EpochStats, _: &Rbm) -> Result<()> {
+            (self.1)(stats);
             Ok(())
-        },
-    )
+        }
+    }
+    let mut position = RunPosition::default();
+    let mut observer = Callbacks(on_batch, on_epoch);
+    train_dataset_from(model, trainer, ds, schedule, &mut position, &mut observer)?;
+    Ok(position.history)
 }
 
-/// [`train_dataset`] with callbacks that see more: `on_batch` also gets the batch just trained
-/// on (`B × V`, as binarized: the inputs whose reconstruction [`Trainer::reconstruction`] then
-/// holds), and `on_epoch` the model as it is at the end of the epoch (to evaluate it, save a
-/// checkpoint, …) and may stop training with an error. The epoch's `seconds` do not include
-/// the epoch callback's time.
+/// [`train_dataset`] from `position` (the default for a new run; one saved with a checkpoint
+/// to continue a run exactly), reporting to `observer`; on return `position` is where the run
+/// stands — after the last epoch, or after the last good step if training stopped on an
+/// error. The batch order of epoch `e` and the draws of step `s` depend only on the seed, `e`
+/// and `s`, so a run continued from a position saved with the model and the trainer's state
+/// ends bit-identical to one never stopped. The epochs' `seconds` count from the start of
+/// the epoch, or of the call for a continued one, and exclude `epoch_end`'s time.
 ///
 /// # Errors
-/// Those of [`train_dataset`], and the first error `on_epoch` returns.
-pub fn train_dataset_with(
+/// Those of [`train_dataset`]; [`Error::Config`] if `position` is not within the schedule;
+/// the first error the observer returns.
+pub fn train_dataset_from(
     model: &mut Rbm,
     trainer: &mut Trainer,
     ds: &Dataset,
     schedule: &Schedule,
-    mut on_batch: impl FnMut(usize, &[f32]),
-    mut on_epoch: impl FnMut(&EpochStats, &Rbm) -> Result<()>,
-) -> Result<Vec<EpochStats>> {
+    position: &mut RunPosition,
+    observer: &mut impl Observer,
+) -> Result<()> {
     if ds.row_len() != model.n_visible() {
         return Err(Error::Dataset {
             path: ds.images_file().path().to_path_buf(),
@@ -95,38 +148,49 @@ pub fn train_dataset_with(
     let cfg = trainer.config().clone();
     let mut batches = Batches::new(ds.len(), cfg.batch_size, schedule.order, cfg.seed, true)?;
     let n = batches_per_epoch(&batches, schedule)?;
+    if position.epoch > schedule.epochs || position.batch > n {
+        return Err(Error::Config(format!(
+            "cannot continue at batch {} of epoch {}: the schedule has {} epochs of {n} batches",
+            position.batch, position.epoch, schedule.epochs
+        )));
+    }
     let mut buf = vec![0.0f32; cfg.batch_size * model.n_visible()];
     let key = StreamKey::new(cfg.seed).derive(tags::BINARIZE);
-    let mut history = Vec::with_capacity(schedule.epochs);
-    for epoch in 0..schedule.epochs {
+    while position.epoch < schedule.epochs {
         let start = Instant::now();
-        batches.epoch(epoch as u64);
-        trainer.start_epoch(epoch);
-        let (mut loss, mut recon) = (0.0, 0.0);
-        for b in 0..n {
+        batches.epoch(position.epoch as u64);
+        while position.batch < n {
+            trainer.set_position(position.epoch, position.batch);
             fill_batch(
                 ds,
-                batches.indices(b),
+                batches.indices(position.batch),
                 schedule.binarize,
                 key.derive(trainer.steps()),
                 &mut buf,
             )?;
             let s = trainer.step(model, &buf)?;
-            loss += s.loss;
-            recon += s.recon_error;
-            on_batch(b + 1, &buf);
+            position.batch += 1;
+            position.loss_sum += s.loss;
+            position.recon_sum += s.recon_error;
+            observer.batch(position.batch, &buf);
+            observer.step_end(model, trainer, position)?;
         }
         let stats = EpochStats {
-            epoch,
-            loss: loss / n as f64,
-            recon_error: recon / n as f64,
+            epoch: position.epoch,
+            loss: position.loss_sum / n as f64,
+            recon_error: position.recon_sum / n as f64,
             batches: n,
             seconds: start.elapsed().as_secs_f64(),
         };
-        on_epoch(&stats, model)?;
-        history.push(stats);
+        observer.epoch_end(&stats, model)?;
+        position.history.push(stats);
+        *position = RunPosition {
+            epoch: position.epoch + 1,
+            history: std::mem::take(&mut position.history),
+            ..RunPosition::default()
+        };
     }
-    Ok(history)
+    Ok(())
 }
 
 fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {

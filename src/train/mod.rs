@@ -17,7 +17,7 @@
 mod fit;
 mod update;
 
-pub use fit::{EpochStats, Schedule, train_dataset, train_dataset_with};
+pub use fit::{EpochStats, Observer, RunPosition, Schedule, train_dataset, train_dataset_from};
 pub use update::{Gradient, cd_gradient};
 
 use rbm_kernels::StreamKey;
@@ -103,6 +103,33 @@ pub struct StepStats {
     pub recon_error: f64,
 }
 
+/// SGD momentum buffers (`buf` of `torch.optim.SGD`), in the layouts of [`Rbm`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Momentum {
+    /// The weights' buffer, `H × V` row-major.
+    pub w: Vec<f32>,
+    /// The visible biases' buffer, length `V`.
+    pub v_bias: Vec<f32>,
+    /// The hidden biases' buffer, length `H`.
+    pub h_bias: Vec<f32>,
+}
+
+/// Everything a [`Trainer`] carries from one step to the next besides the model and its
+/// buffers: what a checkpoint must hold for training to continue exactly as if it had never
+/// stopped. Every random draw of a step comes from a stream named by the step count, so
+/// `steps` is the position of the random number generator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// Steps taken so far (all epochs).
+    pub steps: u64,
+    /// The optimizer's momentum buffers; present exactly when momentum or weight decay is on
+    /// (plain SGD keeps none).
+    pub momentum: Option<Momentum>,
+    /// PCD: the persistent chains' visible states (`chains × V`, one per batch row), once a
+    /// first step has started them; `None` for CD or before the first step.
+    pub chains: Option<Vec<f32>>,
+}
+
 /// Buffers of one step, allocated once.
 #[derive(Clone, Debug)]
 struct Workspace {
@@ -119,21 +146,37 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn new(rows: usize, nv: usize, nh: usize) -> Self {
-        let h = || vec![0.0; rows * nh];
-        let v = || vec![0.0; rows * nv];
-        Workspace {
-            h0_pre: h(),
-            h0_prob: h(),
-            h: h(),
-            hk_pre: h(),
-            hk_prob: h(),
-            v_pre: v(),
-            v_prob: v(),
-            vk: v(),
+    /// Buffers for batches of `rows` rows.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if they cannot be allocated (an absurd batch size).
+    fn new(rows: usize, nv: usize, nh: usize) -> Result<Self> {
+        let zeros = |per_row: usize| -> Result<Vec<f32>> {
+            let n = rows.checked_mul(per_row);
+            let mut buf = Vec::new();
+            n.and_then(|n| buf.try_reserve_exact(n).ok().map(|()| n))
+                .map(|n| {
+                    buf.resize(n, 0.0);
+                    buf
+                })
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "the buffers of a batch of {rows} rows of {per_row} units do not fit in memory"
+                    ))
+                })
+        };
+        Ok(Workspace {
+            h0_pre: zeros(nh)?,
+            h0_prob: zeros(nh)?,
+            h: zeros(nh)?,
+            hk_pre: zeros(nh)?,
+            hk_prob: zeros(nh)?,
+            v_pre: zeros(nv)?,
+            v_prob: zeros(nv)?,
+            vk: zeros(nv)?,
             index: RowIndex::default(),
             update: update::UpdateScratch::default(),
-        }
+        })
     }
 }
 
@@ -157,13 +200,14 @@ impl Trainer {
     /// A trainer for `model` with `config`.
     ///
     /// # Errors
-    /// [`Error::Config`] if `config` is invalid.
+    /// [`Error::Config`] if `config` is invalid or the buffers of its batch size cannot be
+    /// allocated.
     pub fn new(model: &Rbm, config: TrainConfig) -> Result<Self> {
         config.validate()?;
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         let needs_velocity = config.momentum > 0.0 || config.weight_decay > 0.0;
         Ok(Trainer {
-            ws: Workspace::new(config.batch_size, nv, nh),
+            ws: Workspace::new(config.batch_size, nv, nh)?,
             velocity: needs_velocity.then(|| update::Velocity::new(nv, nh)),
             persistent: None,
             config,
@@ -185,10 +229,81 @@ impl Trainer {
         self.steps
     }
 
+    /// A trainer that continues from `state` (taken by [`Trainer::state`] from a trainer with
+    /// the same `config` and model size): the next step is step `state.steps`, with the
+    /// momentum buffers and persistent chains of `state`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `config` is invalid; [`Error::Shape`] if a buffer of `state` does
+    /// not fit the model and `config` (momentum present exactly when `config` has momentum or
+    /// weight decay, of the model's sizes; chains a whole number of `V`-unit rows, one per
+    /// batch row, and only with PCD).
+    pub fn resume(model: &Rbm, config: TrainConfig, state: TrainerState) -> Result<Self> {
+        let mut t = Trainer::new(model, config)?;
+        let (nv, nh) = (t.n_visible, t.n_hidden);
+        match (&mut t.velocity, state.momentum) {
+            (None, None) => {}
+            (Some(vel), Some(m)) => {
+                check_len("momentum of W", m.w.len(), nh * nv)?;
+                check_len("momentum of v_bias", m.v_bias.len(), nv)?;
+                check_len("momentum of h_bias", m.h_bias.len(), nh)?;
+                rbm_kernels::binary::transpose(&m.w, nv, nh, nv, &mut vel.wt, nh);
+                vel.v_bias = m.v_bias;
+                vel.h_bias = m.h_bias;
+            }
+            (vel, m) => {
+                return Err(Error::Shape(format!(
+                    "the state {} momentum buffers but the configuration {}",
+                    if m.is_some() { "has" } else { "has no" },
+                    if vel.is_some() {
+                        "needs them"
+                    } else {
+                        "has neither momentum nor weight decay"
+                    }
+                )));
+            }
+        }
+        if let Some(chains) = &state.chains {
+            if !t.config.pcd {
+                return Err(Error::Shape(
+                    "the state has persistent chains but the configuration is not PCD".into(),
+                ));
+            }
+            check_len("persistent chains", chains.len(), t.config.batch_size * nv)?;
+        }
+        t.persistent = state.chains;
+        t.steps = state.steps;
+        Ok(t)
+    }
+
+    /// The state to continue from (see [`Trainer::resume`]); copies the buffers.
+    pub fn state(&self) -> TrainerState {
+        let (nv, nh) = (self.n_visible, self.n_hidden);
+        TrainerState {
+            steps: self.steps,
+            momentum: self.velocity.as_ref().map(|vel| {
+                let mut w = vec![0.0; nh * nv];
+                rbm_kernels::binary::transpose(&vel.wt, nh, nv, nh, &mut w, nv);
+                Momentum {
+                    w,
+                    v_bias: vel.v_bias.clone(),
+                    h_bias: vel.h_bias.clone(),
+                }
+            }),
+            chains: self.persistent.clone(),
+        }
+    }
+
     /// Marks the start of epoch `epoch` (0-based): used to name the place of a divergence.
     pub fn start_epoch(&mut self, epoch: usize) {
+        self.set_position(epoch, 0);
+    }
+
+    /// Marks that the next step is batch `batch` (0-based) of epoch `epoch` (0-based): used
+    /// to name the place of a divergence.
+    pub fn set_position(&mut self, epoch: usize, batch: usize) {
         self.epoch = epoch;
-        self.step_in_epoch = 0;
+        self.step_in_epoch = batch;
     }
 
     /// The negative-phase visible samples `V_k` of the last step, `B × V`: the "reconstruction
@@ -208,8 +323,8 @@ impl Trainer {
     ///
     /// # Errors
     /// [`Error::Shape`] if `v0` or `model` do not have the sizes this trainer was made for;
-    /// [`Error::Diverged`] if the loss or a bias became non-finite (the model is then left
-    /// with the non-finite values: keep a copy to roll back to).
+    /// [`Error::Diverged`] if the loss, a weight or a bias became non-finite (the model is
+    /// then left with the non-finite values: keep a copy or a checkpoint to roll back to).
     pub fn step(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
         self.check_shapes(model, v0)?;
         let key = StreamKey::new(self.config.seed)
@@ -224,7 +339,7 @@ impl Trainer {
             vk: &ws.vk,
             pk: &ws.hk_prob,
         };
-        update::apply(
+        let weights_finite = update::apply(
             model,
             &self.config,
             &phases,
@@ -233,20 +348,25 @@ impl Trainer {
         );
         self.steps += 1;
         self.step_in_epoch += 1;
-        if !loss.is_finite()
-            || !model
-                .v_bias()
-                .iter()
-                .chain(model.h_bias())
-                .all(|x| x.is_finite())
-        {
-            return Err(Error::Diverged {
+        let what = if !loss.is_finite() {
+            Some(format!("the loss is {loss}"))
+        } else if !weights_finite {
+            Some("a weight is not finite".to_string())
+        } else if !crate::model::all_finite(model.v_bias()) {
+            Some("a visible bias is not finite".to_string())
+        } else if !crate::model::all_finite(model.h_bias()) {
+            Some("a hidden bias is not finite".to_string())
+        } else {
+            None
+        };
+        match what {
+            Some(what) => Err(Error::Diverged {
                 epoch: self.epoch,
                 step: self.step_in_epoch - 1,
-                what: format!("loss is {loss} or a bias is not finite"),
-            });
+                what,
+            }),
+            None => Ok(StepStats { loss, recon_error }),
         }
-        Ok(StepStats { loss, recon_error })
     }
 
     /// Positive phase and `k` Gibbs steps; returns the reconstruction error.
@@ -352,6 +472,17 @@ impl Trainer {
             )));
         }
         Ok(())
+    }
+}
+
+/// [`Error::Shape`] unless a buffer has the length needed.
+fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::Shape(format!(
+            "{what}: {found} values, expected {expected}"
+        )))
     }
 }
 

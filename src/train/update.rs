@@ -24,9 +24,9 @@ const PARALLEL_MIN_WORK: usize = 1 << 16;
 /// in the `Wᵀ` layout (`V × H`).
 #[derive(Clone, Debug)]
 pub(crate) struct Velocity {
-    wt: Vec<f32>,
-    v_bias: Vec<f32>,
-    h_bias: Vec<f32>,
+    pub(crate) wt: Vec<f32>,
+    pub(crate) v_bias: Vec<f32>,
+    pub(crate) h_bias: Vec<f32>,
 }
 
 impl Velocity {
@@ -110,14 +110,15 @@ pub(crate) struct Phases<'a> {
     pub(crate) pk: &'a [f32],
 }
 
-/// Applies one SGD step for the CD gradient of a batch.
+/// Applies one SGD step for the CD gradient of a batch; returns whether every weight is
+/// finite afterwards.
 pub(crate) fn apply(
     model: &mut Rbm,
     cfg: &TrainConfig,
     ph: &Phases<'_>,
     scratch: &mut UpdateScratch,
     velocity: Option<&mut Velocity>,
-) {
+) -> bool {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
     let rows = ph.v0.len() / nv;
     let inv_b = 1.0 / rows as f32;
@@ -170,7 +171,7 @@ pub(crate) fn apply(
                     .for_each(|(x, b)| *x -= lr * b);
             }
         }
-    });
+    })
 }
 
 /// One phase of the weight gradient: visible rows `v` (`B × V`), scaled hidden probabilities

@@ -102,16 +102,19 @@ pub fn data_dir() -> Option<PathBuf> {
 
 /// Runs the `rbm` binary with `args` (and without `RBM_DATA`).
 pub fn rbm(args: &[&str]) -> Output {
+    rbm_command(args).output().expect("run rbm")
+}
+
+/// The command that runs the `rbm` binary with `args` (and without `RBM_DATA`), to spawn.
+pub fn rbm_command(args: &[&str]) -> Command {
     // `option_env!`: the binary exists only with the `cli` feature, and this module is
     // compiled into every test crate.
     let Some(exe) = option_env!("CARGO_BIN_EXE_rbm") else {
         panic!("no rbm binary: build with the `cli` feature");
     };
-    Command::new(exe)
-        .args(args)
-        .env_remove("RBM_DATA")
-        .output()
-        .expect("run rbm")
+    let mut cmd = Command::new(exe);
+    cmd.args(args).env_remove("RBM_DATA");
+    cmd
 }
 
 /// The error output is one line naming `needle`, and the exit status is non-zero.

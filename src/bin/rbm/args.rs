@@ -159,8 +159,13 @@ impl From<GateArg> for GateFn {
 /// `rbm train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Folder holding the four IDX files (raw or .gz).
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    /// Folder holding the four IDX files (raw or .gz). With --resume: where the data is now,
+    /// if it moved.
+    #[arg(
+        long,
+        conflicts_with = "dataset",
+        required_unless_present_any = ["dataset", "resume"]
+    )]
     pub data: Option<PathBuf>,
     /// A dataset by name, found in $RBM_DATA/NAME, ./data/NAME or /usr/share/datasets/NAME.
     #[arg(long, value_enum)]
@@ -205,9 +210,26 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output folder: model.safetensors, metrics.csv, loss.svg, inputs.png, reconstructions.png,
-    /// samples.png, filters.png, run.json.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// samples.png, filters.png, run.json (and checkpoint.safetensors).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Every N batches, save the model, the optimizer's momentum, the PCD chains, the position
+    /// of the random streams and of the run to OUT/checkpoint.safetensors (atomically: a run
+    /// killed at any moment keeps the previous checkpoint).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Continue the run in RUNDIR from its checkpoint.safetensors, with the settings it was
+    /// started with; it ends exactly as the run would have without the interruption.
+    #[arg(
+        long,
+        value_name = "RUNDIR",
+        conflicts_with_all = [
+            "out", "preset", "hidden", "k", "pcd", "batch", "lr", "momentum", "weight_decay",
+            "epochs", "batches_per_epoch", "binarize", "marginal_bias", "seed", "eval_every",
+            "sample_steps"
+        ]
+    )]
+    pub resume: Option<PathBuf>,
     /// Every N epochs (and after the last), estimate the test log-likelihood by a cheap AIS
     /// (50 runs, 1000 temperatures, the first 1000 test rows) and log it in metrics.csv.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -399,7 +421,8 @@ impl DatasetArg {
 }
 
 /// Presets reproducing the reference notebook.
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// 784–500, CD-3, lr 0.01, batch 64, 10 epochs of the first 301 batches, unshuffled.
     SeedMnist,

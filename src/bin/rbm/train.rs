@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::ValueEnum;
+use rbm::checkpoint::{Checkpoint, load_checkpoint, save_checkpoint};
 use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
-use rbm::train::{EpochStats, Schedule, TrainConfig, Trainer, train_dataset_with};
-use rbm::{Error, IdxError, Rbm};
+use rbm::train::{
+    EpochStats, Observer, RunPosition, Schedule, TrainConfig, Trainer, train_dataset_from,
+};
+use rbm::{Error, IdxError, ModelFileError, Rbm};
 use rbm_kernels::Isa;
 use serde_json::json;
 
@@ -105,8 +108,46 @@ pub fn open_training_set(dir: &Path) -> rbm::Result<Dataset> {
     Ok(ds)
 }
 
+/// What a run's checkpoints hold besides the training state, so that `--resume` can go on
+/// with the same settings: kept in the checkpoint's `run` document.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct RunRecord {
+    data: PathBuf,
+    dataset: String,
+    preset: Option<Preset>,
+    marginal_bias: bool,
+    eval_every: Option<usize>,
+    sample_steps: Option<Vec<usize>>,
+    checkpoint_every: Option<u64>,
+    /// The `--eval-every` estimates made so far.
+    ais_points: Vec<AisPoint>,
+}
+
+/// A run ready to train: new, or continued from a checkpoint.
+struct Setup {
+    out: PathBuf,
+    ds: Dataset,
+    model: Rbm,
+    plan: Plan,
+    record: RunRecord,
+    trainer: Trainer,
+    position: RunPosition,
+    resumed_at: Option<u64>,
+}
+
+/// The name of the checkpoint file in a run folder.
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
 pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     let wall = Instant::now();
+    let setup = match &a.resume {
+        Some(run_dir) => resumed_run(a, run_dir)?,
+        None => new_run(a)?,
+    };
+    execute(a, setup, wall)
+}
+
+fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     let plan = plan(a);
     plan.train.validate()?;
     if let Some(steps) = &a.sample_steps
@@ -116,23 +157,127 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
             "sample steps must be an ascending list, got {steps:?}"
         )));
     }
+    let out = a
+        .out
+        .clone()
+        .ok_or_else(|| Error::Config("give --out DIR or --resume RUNDIR".into()))?;
     let dir = data_dir(a)?;
     let ds = open_training_set(&dir)?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
     if plan.marginal_bias {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
     }
-    fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let name = dataset_name(a, &dir);
+    fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let record = RunRecord {
+        dataset: dataset_name(a, &dir),
+        data: dir,
+        preset: a.preset,
+        marginal_bias: plan.marginal_bias,
+        eval_every: a.eval_every.map(|e| e as usize),
+        sample_steps: a.sample_steps.clone(),
+        checkpoint_every: a.checkpoint_every,
+        ais_points: Vec::new(),
+    };
+    let trainer = Trainer::new(&model, plan.train.clone())?;
+    Ok(Setup {
+        out,
+        ds,
+        model,
+        plan,
+        record,
+        trainer,
+        position: RunPosition::default(),
+        resumed_at: None,
+    })
+}
+
+/// The run in `run_dir`, from its checkpoint, with the data found where it was (or where
+/// `--data`/`--dataset` say it is now).
+fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
+    let path = run_dir.join(CHECKPOINT);
+    let checkpoint = load_checkpoint(&path)?;
+    let bad_record = |e: String| Error::ModelFile {
+        path: path.clone(),
+        kind: ModelFileError::Metadata(format!("the run record: {e}")),
+    };
+    let text = checkpoint
+        .run
+        .as_deref()
+        .ok_or_else(|| bad_record("missing".into()))?;
+    let mut record: RunRecord =
+        serde_json::from_str(text).map_err(|e| bad_record(e.to_string()))?;
+    if a.data.is_some() || a.dataset.is_some() {
+        record.data = data_dir(a)?;
+    }
+    if a.checkpoint_every.is_some() {
+        record.checkpoint_every = a.checkpoint_every;
+    }
+    remove_stale_temporaries(run_dir);
+    let ds = open_training_set(&record.data)?;
+    if checkpoint.config.batch_size > ds.len() {
+        return Err(Error::Config(format!(
+            "the checkpoint's batches of {} rows do not fit in the {} rows of {}",
+            checkpoint.config.batch_size,
+            ds.len(),
+            record.data.display()
+        )));
+    }
+    let trainer = checkpoint.trainer()?;
+    let plan = Plan {
+        hidden: checkpoint.model.n_hidden(),
+        train: checkpoint.config,
+        schedule: checkpoint.schedule,
+        marginal_bias: record.marginal_bias,
+    };
+    Ok(Setup {
+        out: run_dir.to_path_buf(),
+        ds,
+        model: checkpoint.model,
+        plan,
+        record,
+        resumed_at: Some(trainer.steps()),
+        trainer,
+        position: checkpoint.position,
+    })
+}
+
+/// Removes the temporary files that a process killed while writing a checkpoint left behind.
+fn remove_stale_temporaries(run_dir: &Path) {
+    let Ok(entries) = fs::read_dir(run_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if rbm::atomic::is_temp_name(&entry.file_name(), CHECKPOINT.as_ref()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
+    let Setup {
+        out,
+        ds,
+        mut model,
+        plan,
+        record,
+        mut trainer,
+        mut position,
+        resumed_at,
+    } = setup;
     let config = json!({
-        "data": dir, "dataset": name, "preset": a.preset.map(|p| format!("{p:?}")), "plan": &plan,
+        "data": record.data, "dataset": record.dataset,
+        "preset": record.preset.map(|p| format!("{p:?}")), "plan": &plan,
     });
     if !a.json {
+        let how = match resumed_at {
+            Some(step) => format!("continuing at step {step} "),
+            None => String::new(),
+        };
         println!(
-            "training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
+            "{how}training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
             model.n_visible(),
             model.n_hidden(),
-            dir.display(),
+            record.data.display(),
             ds.len(),
             plan.train.k,
             if plan.train.pcd { " (persistent)" } else { "" },
@@ -141,60 +286,66 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
             plan.schedule.epochs
         );
     }
-    let mut monitor = match a.eval_every {
-        Some(every) => Some(Monitor::new(&dir, &ds, every as usize, plan.train.seed)?),
+    let mut monitor = match record.eval_every {
+        Some(every) => {
+            let mut m = Monitor::new(&record.data, &ds, every, plan.train.seed)?;
+            m.points = record.ais_points.clone();
+            Some(m)
+        }
         None => None,
     };
-    let mut trainer = Trainer::new(&model, plan.train.clone())?;
     let per_epoch = plan
         .schedule
         .batches_per_epoch
-        .unwrap_or(ds.len() / plan.train.batch_size) as u64;
-    let bar = Progress::new(per_epoch * plan.schedule.epochs as u64, "batches");
-    let mut last_batch = Vec::new();
-    let epochs = plan.schedule.epochs;
-    let history = train_dataset_with(
+        .unwrap_or(ds.len() / plan.train.batch_size.max(1));
+    let total = (per_epoch * plan.schedule.epochs) as u64;
+    let checkpoints = record.checkpoint_every.map(|every| Checkpoints {
+        every,
+        last_step: total,
+        path: out.join(CHECKPOINT),
+        plan: &plan,
+        record: &record,
+    });
+    let mut observer = RunObserver {
+        json: a.json,
+        bar: Progress::new(total.saturating_sub(trainer.steps()), "batches"),
+        per_epoch,
+        epochs: plan.schedule.epochs,
+        batch_size: plan.train.batch_size,
+        last_batch: Vec::new(),
+        monitor: monitor.take(),
+        checkpoints,
+    };
+    train_dataset_from(
         &mut model,
         &mut trainer,
         &ds,
         &plan.schedule,
-        |b, rows| {
-            bar.inc();
-            if b as u64 == per_epoch {
-                last_batch.clear();
-                last_batch.extend_from_slice(rows);
-            }
-        },
-        |e, m| {
-            let point = match &mut monitor {
-                Some(mon) if (e.epoch + 1) % mon.every == 0 || e.epoch + 1 == epochs => {
-                    Some(mon.evaluate(e.epoch, m)?)
-                }
-                _ => None,
-            };
-            report_epoch(a.json, &bar, e, plan.train.batch_size, point.as_ref());
-            Ok(())
-        },
+        &mut position,
+        &mut observer,
     )?;
-    bar.finish();
+    observer.bar.finish();
+    let history = position.history;
     let train_seconds = wall.elapsed().as_secs_f64();
-    let model_path = a.out.join("model.safetensors");
+    let model_path = out.join("model.safetensors");
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
-    let points = monitor.map(|m| m.points);
+    let points = observer.monitor.map(|m| m.points);
     rbm::atomic::write_atomic(
-        &a.out.join("metrics.csv"),
+        &out.join("metrics.csv"),
         metrics_csv(&history, points.as_deref()).as_bytes(),
     )?;
 
     let figures_start = Instant::now();
-    let sample_steps = a
+    let sample_steps = record
         .sample_steps
         .clone()
         .unwrap_or_else(|| snapshot_steps(plan.train.k));
-    let fashion = name.contains("fashion") || matches!(a.preset, Some(Preset::SeedFashion));
+    let name = &record.dataset;
+    let fashion = name.contains("fashion") || record.preset == Some(Preset::SeedFashion);
     let title = format!(
         "{name}{}: {}–{} RBM, CD-{}, loss per epoch",
-        a.preset
+        record
+            .preset
             .map(|p| format!(" ({})", preset_name(p)))
             .unwrap_or_default(),
         model.n_visible(),
@@ -203,10 +354,10 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     );
     let (height, width) = ds.image_shape();
     write_run_figures(
-        &a.out,
+        &out,
         &RunFigures {
             model: &model,
-            inputs: &last_batch,
+            inputs: &observer.last_batch,
             reconstructions: trainer.reconstruction(),
             history: &history,
             shape: (height, width),
@@ -227,6 +378,8 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         "threads": rayon::current_num_threads(),
         "sample_steps": sample_steps,
         "noise_density": [0.1, default_density(fashion)],
+        "resumed_from_step": resumed_at,
+        "checkpoint_every": record.checkpoint_every,
         "train_seconds": train_seconds,
         "figure_seconds": figure_seconds,
         "wall_seconds": wall.elapsed().as_secs_f64(),
@@ -238,9 +391,98 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
         "files": run_files(),
     });
     let pretty = serde_json::to_string_pretty(&run).unwrap_or_else(|_| run.to_string());
-    rbm::atomic::write_atomic(&a.out.join("run.json"), pretty.as_bytes())?;
+    rbm::atomic::write_atomic(&out.join("run.json"), pretty.as_bytes())?;
     report_final(a.json, &model_path, &history, figure_seconds);
     Ok(())
+}
+
+/// `--checkpoint-every`: where and how often, and what to record beside the state.
+struct Checkpoints<'a> {
+    every: u64,
+    /// The run's last step: no checkpoint there, the model file follows at once.
+    last_step: u64,
+    path: PathBuf,
+    plan: &'a Plan,
+    record: &'a RunRecord,
+}
+
+impl Checkpoints<'_> {
+    fn save(
+        &self,
+        model: &Rbm,
+        trainer: &Trainer,
+        position: &RunPosition,
+        points: &[AisPoint],
+    ) -> rbm::Result<()> {
+        let record = RunRecord {
+            ais_points: points.to_vec(),
+            ..self.record.clone()
+        };
+        let run = serde_json::to_string(&record).map_err(|e| Error::ModelFile {
+            path: self.path.clone(),
+            kind: ModelFileError::Metadata(format!("cannot write the run record: {e}")),
+        })?;
+        save_checkpoint(
+            &self.path,
+            &Checkpoint {
+                model: model.clone(),
+                config: self.plan.train.clone(),
+                schedule: self.plan.schedule,
+                state: trainer.state(),
+                position: position.clone(),
+                run: Some(run),
+            },
+        )
+    }
+}
+
+/// Progress, the last batch for the figures, `--eval-every` and `--checkpoint-every`.
+struct RunObserver<'a> {
+    json: bool,
+    bar: Progress,
+    per_epoch: usize,
+    epochs: usize,
+    batch_size: usize,
+    last_batch: Vec<f32>,
+    monitor: Option<Monitor>,
+    checkpoints: Option<Checkpoints<'a>>,
+}
+
+impl Observer for RunObserver<'_> {
+    fn batch(&mut self, done: usize, rows: &[f32]) {
+        self.bar.inc();
+        if done == self.per_epoch {
+            self.last_batch.clear();
+            self.last_batch.extend_from_slice(rows);
+        }
+    }
+
+    fn step_end(
+        &mut self,
+        model: &Rbm,
+        trainer: &Trainer,
+        position: &RunPosition,
+    ) -> rbm::Result<()> {
+        match &self.checkpoints {
+            Some(c) if trainer.steps().is_multiple_of(c.every) && trainer.steps() < c.last_step => {
+                let points = self.monitor.as_ref().map_or(&[][..], |m| &m.points);
+                c.save(model, trainer, position, points)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn epoch_end(&mut self, e: &EpochStats, model: &Rbm) -> rbm::Result<()> {
+        let epochs = self.epochs;
+        let point = match &mut self.monitor {
+            Some(mon) if (e.epoch + 1).is_multiple_of(mon.every) || e.epoch + 1 == epochs => {
+                Some(mon.evaluate(e.epoch, model)?)
+            }
+            _ => None,
+        };
+        report_epoch(self.json, &self.bar, e, self.batch_size, point.as_ref());
+        Ok(())
+    }
 }
 
 /// The cheap AIS estimate of `--eval-every`: fixed test rows, few temperatures.
@@ -253,7 +495,7 @@ struct Monitor {
 }
 
 /// One `--eval-every` estimate, in nats.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct AisPoint {
     epoch: usize,
     log_z: f64,
