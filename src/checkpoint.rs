@@ -13,7 +13,9 @@
 //! | `momentum.W`      | `[H, V]` | with momentum or weight decay: SGD's buffers |
 //! | `momentum.v_bias` | `[V]`    | with `momentum.W`                            |
 //! | `momentum.h_bias` | `[H]`    | with `momentum.W`                            |
-//! | `chains`          | `[B, V]` | PCD after its first step: the chains' states |
+//! | `chains`          | `[C, V]` | PCD after its first step: the chains' states |
+//! | `offsets.visible` | `[V]`    | centering after its first step: `μ`          |
+//! | `offsets.hidden`  | `[H]`    | with `offsets.visible`: `λ`                  |
 //!
 //! and whose `__metadata__` holds `"format": "rbm-checkpoint"`, `"rbm_version"`, `"state"`
 //! (a JSON object: format `version` 1, the [`TrainConfig`], the [`Schedule`], the step count
@@ -95,7 +97,7 @@ use crate::model_file::{
     serialize_sorted,
 };
 use crate::train::{
-    EpochStats, Momentum, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
+    EpochStats, Momentum, Offsets, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
 };
 
 /// The value of the `"format"` metadata key of a checkpoint.
@@ -108,7 +110,7 @@ pub const RUN_KEY: &str = "run";
 pub const STATE_VERSION: u32 = 1;
 
 /// Every tensor a checkpoint may hold, in the order they are checked.
-const TENSOR_NAMES: [&str; 7] = [
+const TENSOR_NAMES: [&str; 9] = [
     "W",
     "v_bias",
     "h_bias",
@@ -116,6 +118,8 @@ const TENSOR_NAMES: [&str; 7] = [
     "momentum.v_bias",
     "momentum.h_bias",
     "chains",
+    "offsets.visible",
+    "offsets.hidden",
 ];
 
 /// A training run frozen between two steps: the model, the trainer's state and the run's
@@ -195,6 +199,10 @@ pub fn serialize_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, ModelFileError> {
     }
     if let Some(chains) = &c.state.chains {
         tensors.push(("chains", vec![chains.len() / v, v], chains));
+    }
+    if let Some(o) = &c.state.offsets {
+        tensors.push(("offsets.visible", vec![v], &o.visible));
+        tensors.push(("offsets.hidden", vec![h], &o.hidden));
     }
     for (name, shape, values) in &tensors {
         if shape.iter().product::<usize>() != values.len() {
@@ -358,6 +366,15 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
             ));
         }
     };
+    let offsets = match (take("offsets.visible"), take("offsets.hidden")) {
+        (Some(visible), Some(hidden)) => Some(Offsets { visible, hidden }),
+        (None, None) => None,
+        _ => {
+            return Err(ModelFileError::Inconsistent(
+                "offsets.visible and offsets.hidden come together".into(),
+            ));
+        }
+    };
     let checkpoint = Checkpoint {
         model,
         config: state.config,
@@ -366,6 +383,7 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
             steps: state.steps,
             momentum,
             chains: take("chains"),
+            offsets,
         },
         position: RunPosition {
             epoch: state.epoch,
@@ -390,8 +408,12 @@ fn check_shape(
 ) -> Result<(), ModelFileError> {
     let (ok, expected) = match name {
         "W" | "momentum.W" => (shape == [h, v], format!("[{h}, {v}] as W")),
-        "v_bias" | "momentum.v_bias" => (shape == [v], format!("[{v}] to match W")),
-        "h_bias" | "momentum.h_bias" => (shape == [h], format!("[{h}] to match W")),
+        "v_bias" | "momentum.v_bias" | "offsets.visible" => {
+            (shape == [v], format!("[{v}] to match W"))
+        }
+        "h_bias" | "momentum.h_bias" | "offsets.hidden" => {
+            (shape == [h], format!("[{h}] to match W"))
+        }
         _ => (
             matches!(*shape, [_, cols] if cols == v),
             format!("[chains, {v}] to match W"),
@@ -415,7 +437,7 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     if let Err(e) = cfg.validate() {
         return bad(e.to_string());
     }
-    let needs_momentum = cfg.momentum > 0.0 || cfg.weight_decay > 0.0;
+    let needs_momentum = cfg.has_momentum();
     if needs_momentum != c.state.momentum.is_some() {
         return bad(format!(
             "momentum buffers {} but the configuration has momentum {} and weight decay {}",
@@ -430,12 +452,16 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     }
     if let Some(chains) = &c.state.chains {
         let rows = chains.len() / c.model.n_visible().max(1);
-        if !cfg.pcd || rows != cfg.batch_size {
+        if !cfg.pcd || rows != cfg.negative_rows() {
             return bad(format!(
-                "{rows} persistent chains with PCD {} and batch size {}",
-                cfg.pcd, cfg.batch_size
+                "{rows} persistent chains with PCD {} and {} negative chains",
+                cfg.pcd,
+                cfg.negative_rows()
             ));
         }
+    }
+    if c.state.offsets.is_some() && cfg.centering.is_none() {
+        return bad("centering offsets without centering".into());
     }
     let s = &c.schedule;
     let p = &c.position;

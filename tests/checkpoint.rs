@@ -144,6 +144,23 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             batch_size: 16,
             pcd: true,
             seed: 12,
+            ..TrainConfig::default()
+        },
+        // Every refinement: more chains than rows, centering, both schedules.
+        TrainConfig {
+            k: 1,
+            lr: 0.05,
+            momentum: 0.9,
+            batch_size: 16,
+            pcd: true,
+            seed: 13,
+            chains: Some(24),
+            lr_end: Some(0.001),
+            anneal_steps: 21,
+            momentum_start: Some(0.5),
+            momentum_steps: 5,
+            centering: Some(0.1),
+            ..TrainConfig::default()
         },
     ];
     for cfg in &configs {
@@ -450,6 +467,7 @@ fn resuming_checks_the_state_against_the_configuration() {
             h_bias: vec![0.0; 2],
         }),
         chains: chains.map(|n| vec![0.0; n]),
+        offsets: None,
     };
     assert_eq!(
         Trainer::resume(&model, cfg.clone(), state(false, None))

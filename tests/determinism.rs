@@ -55,6 +55,23 @@ fn one_two_and_eight_threads_give_identical_models() {
             batch_size: 37,
             pcd: true,
             seed: 6,
+            ..TrainConfig::default()
+        },
+        // More chains than rows, centering, schedules.
+        TrainConfig {
+            k: 2,
+            lr: 0.05,
+            momentum: 0.9,
+            batch_size: 33,
+            pcd: true,
+            seed: 7,
+            chains: Some(50),
+            lr_end: Some(0.0),
+            anneal_steps: 10,
+            momentum_start: Some(0.5),
+            momentum_steps: 4,
+            centering: Some(0.05),
+            ..TrainConfig::default()
         },
     ];
     for (cfg, grey) in configs.iter().flat_map(|c| [(c, false), (c, true)]) {

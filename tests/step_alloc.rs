@@ -72,6 +72,19 @@ fn training_steps_after_the_first_do_not_allocate() {
                 weight_decay: 1e-4,
                 ..TrainConfig::default()
             },
+            TrainConfig {
+                k: 1,
+                batch_size: 64,
+                pcd: true,
+                chains: Some(100),
+                momentum: 0.9,
+                momentum_start: Some(0.5),
+                momentum_steps: 3,
+                lr_end: Some(0.001),
+                anneal_steps: 4,
+                centering: Some(0.01),
+                ..TrainConfig::default()
+            },
         ] {
             let mut model = Rbm::new(784, 500, 0).unwrap();
             let mut trainer = Trainer::new(&model, cfg).unwrap();

@@ -28,13 +28,17 @@ use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::rng::tags;
 
 /// Hyper-parameters of CD-k / PCD-k training.
+///
+/// The fields after `seed` are the refinements of the literature (Hinton's practical guide,
+/// Melchior et al. 2016); each is off by default, and absent from older checkpoints.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Gibbs steps in the negative phase (`k ≥ 1`).
     pub k: usize,
-    /// Learning rate (`> 0`).
+    /// Learning rate (`> 0`); the rate of the first step when `lr_end` is set.
     pub lr: f32,
-    /// SGD momentum `μ` in `[0, 1)`; 0 for plain SGD.
+    /// SGD momentum `μ` in `[0, 1)`; 0 for plain SGD. After `momentum_steps` steps when
+    /// `momentum_start` is set.
     pub momentum: f32,
     /// L2 weight decay `λ ≥ 0`, applied to `W` only (not the biases).
     pub weight_decay: f32,
@@ -45,6 +49,30 @@ pub struct TrainConfig {
     pub pcd: bool,
     /// The seed of every random draw of training.
     pub seed: u64,
+    /// PCD: the number of persistent chains (`≥ 1`); `None` for one per batch row. The
+    /// negative phase averages over the chains, the positive phase over the batch.
+    #[serde(default)]
+    pub chains: Option<usize>,
+    /// The learning rate decays linearly from `lr` to `lr_end` over `anneal_steps` steps,
+    /// then stays there; `None` for a constant rate.
+    #[serde(default)]
+    pub lr_end: Option<f32>,
+    /// Steps of the learning-rate decay (`≥ 1` with `lr_end`).
+    #[serde(default)]
+    pub anneal_steps: u64,
+    /// The momentum of the first `momentum_steps` steps (Hinton's guide: 0.5, then 0.9);
+    /// `None` for `momentum` from the start.
+    #[serde(default)]
+    pub momentum_start: Option<f32>,
+    /// Steps that use `momentum_start`.
+    #[serde(default)]
+    pub momentum_steps: u64,
+    /// Centering (Melchior et al. 2016): the gradient of the model reparametrised with the
+    /// visible and hidden offsets `μ`, `λ` subtracted from the states, whose values follow
+    /// the data means by an exponential moving average with this rate in `(0, 1]`. The
+    /// model itself stays in the ordinary form. `None`: no centering.
+    #[serde(default)]
+    pub centering: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -58,11 +86,60 @@ impl Default for TrainConfig {
             batch_size: 64,
             pcd: false,
             seed: 0,
+            chains: None,
+            lr_end: None,
+            anneal_steps: 0,
+            momentum_start: None,
+            momentum_steps: 0,
+            centering: None,
         }
     }
 }
 
 impl TrainConfig {
+    /// The number of negative-phase chains: `chains` for PCD, else the batch size.
+    pub fn negative_rows(&self) -> usize {
+        match (self.pcd, self.chains) {
+            (true, Some(c)) => c,
+            _ => self.batch_size,
+        }
+    }
+
+    /// The learning rate of step `step` (0-based).
+    pub fn lr_at(&self, step: u64) -> f32 {
+        match self.lr_end {
+            Some(end) if self.anneal_steps > 0 => {
+                let t = (step as f64 / self.anneal_steps as f64).min(1.0);
+                (self.lr as f64 + (end as f64 - self.lr as f64) * t) as f32
+            }
+            _ => self.lr,
+        }
+    }
+
+    /// The momentum of step `step` (0-based).
+    pub fn momentum_at(&self, step: u64) -> f32 {
+        match self.momentum_start {
+            Some(m) if step < self.momentum_steps => m,
+            _ => self.momentum,
+        }
+    }
+
+    /// The optimizer's settings at step `step` (0-based).
+    pub(crate) fn step_params(&self, step: u64) -> update::StepParams {
+        update::StepParams {
+            lr: self.lr_at(step),
+            momentum: self.momentum_at(step),
+            weight_decay: self.weight_decay,
+        }
+    }
+
+    /// Whether the optimizer keeps momentum buffers (some momentum, or weight decay).
+    pub fn has_momentum(&self) -> bool {
+        self.momentum > 0.0
+            || self.momentum_start.is_some_and(|m| m > 0.0)
+            || self.weight_decay > 0.0
+    }
+
     /// Checks every value's domain.
     ///
     /// # Errors
@@ -86,6 +163,27 @@ impl TrainConfig {
                 "weight decay must be ≥ 0 and finite, got {}",
                 self.weight_decay
             ));
+        }
+        if self.chains == Some(0) || (self.chains.is_some() && !self.pcd) {
+            return bad("chains must be at least 1, and only with PCD".into());
+        }
+        if let Some(end) = self.lr_end
+            && !(end.is_finite() && end >= 0.0 && self.anneal_steps >= 1)
+        {
+            return bad(format!(
+                "the final learning rate must be ≥ 0 and finite with at least one annealing step, got {end} over {}",
+                self.anneal_steps
+            ));
+        }
+        if let Some(m) = self.momentum_start
+            && !(0.0..1.0).contains(&m)
+        {
+            return bad(format!("initial momentum must be in [0, 1), got {m}"));
+        }
+        if let Some(rate) = self.centering
+            && !(rate > 0.0 && rate <= 1.0)
+        {
+            return bad(format!("the centering rate must be in (0, 1], got {rate}"));
         }
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
@@ -114,6 +212,16 @@ pub struct Momentum {
     pub h_bias: Vec<f32>,
 }
 
+/// The centering offsets (Melchior et al. 2016): moving averages of the data's visible
+/// values and hidden probabilities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offsets {
+    /// `μ`, length `V`.
+    pub visible: Vec<f32>,
+    /// `λ`, length `H`.
+    pub hidden: Vec<f32>,
+}
+
 /// Everything a [`Trainer`] carries from one step to the next besides the model and its
 /// buffers: what a checkpoint must hold for training to continue exactly as if it had never
 /// stopped. Every random draw of a step comes from a stream named by the step count, so
@@ -122,58 +230,70 @@ pub struct Momentum {
 pub struct TrainerState {
     /// Steps taken so far (all epochs).
     pub steps: u64,
-    /// The optimizer's momentum buffers; present exactly when momentum or weight decay is on
-    /// (plain SGD keeps none).
+    /// The optimizer's momentum buffers; present exactly when the configuration has
+    /// momentum or weight decay (plain SGD keeps none).
     pub momentum: Option<Momentum>,
-    /// PCD: the persistent chains' visible states (`chains × V`, one per batch row), once a
-    /// first step has started them; `None` for CD or before the first step.
+    /// PCD: the persistent chains' visible states (`chains × V`), once a first step has
+    /// started them; `None` for CD or before the first step.
     pub chains: Option<Vec<f32>>,
+    /// Centering: the offsets, once a first step has set them from its batch.
+    pub offsets: Option<Offsets>,
 }
 
 /// Buffers of one step, allocated once.
 #[derive(Clone, Debug)]
 struct Workspace {
+    /// Positive phase, `B × H`.
     h0_pre: Vec<f32>,
     h0_prob: Vec<f32>,
+    /// Hidden samples: of the batch, then of the chains (`max(B, C) × H`).
     h: Vec<f32>,
+    /// Negative phase, `C × H` and `C × V`.
     hk_pre: Vec<f32>,
     hk_prob: Vec<f32>,
     v_pre: Vec<f32>,
     v_prob: Vec<f32>,
     vk: Vec<f32>,
+    /// PCD: the pre-activations and `p(v | H₀)` of the batch (`B × V`): its reconstruction.
+    recon_pre: Vec<f32>,
+    recon: Vec<f32>,
     index: RowIndex,
     update: update::UpdateScratch,
 }
 
+/// A zeroed buffer of `rows × per_row` values, or an error if it cannot be allocated.
+fn zeros(rows: usize, per_row: usize) -> Result<Vec<f32>> {
+    let n = rows.checked_mul(per_row);
+    let mut buf = Vec::new();
+    n.and_then(|n| buf.try_reserve_exact(n).ok().map(|()| n))
+        .map(|n| {
+            buf.resize(n, 0.0);
+            buf
+        })
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the buffers of {rows} rows of {per_row} units do not fit in memory"
+            ))
+        })
+}
+
 impl Workspace {
-    /// Buffers for batches of `rows` rows.
+    /// Buffers for batches of `b` rows and `c` negative chains.
     ///
     /// # Errors
     /// [`Error::Config`] if they cannot be allocated (an absurd batch size).
-    fn new(rows: usize, nv: usize, nh: usize) -> Result<Self> {
-        let zeros = |per_row: usize| -> Result<Vec<f32>> {
-            let n = rows.checked_mul(per_row);
-            let mut buf = Vec::new();
-            n.and_then(|n| buf.try_reserve_exact(n).ok().map(|()| n))
-                .map(|n| {
-                    buf.resize(n, 0.0);
-                    buf
-                })
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "the buffers of a batch of {rows} rows of {per_row} units do not fit in memory"
-                    ))
-                })
-        };
+    fn new(b: usize, c: usize, pcd: bool, nv: usize, nh: usize) -> Result<Self> {
         Ok(Workspace {
-            h0_pre: zeros(nh)?,
-            h0_prob: zeros(nh)?,
-            h: zeros(nh)?,
-            hk_pre: zeros(nh)?,
-            hk_prob: zeros(nh)?,
-            v_pre: zeros(nv)?,
-            v_prob: zeros(nv)?,
-            vk: zeros(nv)?,
+            h0_pre: zeros(b, nh)?,
+            h0_prob: zeros(b, nh)?,
+            h: zeros(b.max(c), nh)?,
+            hk_pre: zeros(c, nh)?,
+            hk_prob: zeros(c, nh)?,
+            v_pre: zeros(c, nv)?,
+            v_prob: zeros(c, nv)?,
+            vk: zeros(c, nv)?,
+            recon_pre: zeros(if pcd { b } else { 0 }, nv)?,
+            recon: zeros(if pcd { b } else { 0 }, nv)?,
             index: RowIndex::default(),
             update: update::UpdateScratch::default(),
         })
@@ -181,7 +301,8 @@ impl Workspace {
 }
 
 /// Trains one model by CD-k or PCD-k; holds the step counter, the optimizer state, the
-/// persistent chains and all buffers, so that a step allocates nothing.
+/// persistent chains, the centering offsets and all buffers, so that a step allocates
+/// nothing.
 #[derive(Clone, Debug)]
 pub struct Trainer {
     config: TrainConfig,
@@ -189,8 +310,9 @@ pub struct Trainer {
     n_hidden: usize,
     ws: Workspace,
     velocity: Option<update::Velocity>,
-    /// PCD: the chains' visible states, `B × V`, once started.
+    /// PCD: the chains' visible states, `C × V`, once started.
     persistent: Option<Vec<f32>>,
+    offsets: Option<Offsets>,
     steps: u64,
     epoch: usize,
     step_in_epoch: usize,
@@ -205,11 +327,12 @@ impl Trainer {
     pub fn new(model: &Rbm, config: TrainConfig) -> Result<Self> {
         config.validate()?;
         let (nv, nh) = (model.n_visible(), model.n_hidden());
-        let needs_velocity = config.momentum > 0.0 || config.weight_decay > 0.0;
+        let (b, c) = (config.batch_size, config.negative_rows());
         Ok(Trainer {
-            ws: Workspace::new(config.batch_size, nv, nh)?,
-            velocity: needs_velocity.then(|| update::Velocity::new(nv, nh)),
+            ws: Workspace::new(b, c, config.pcd, nv, nh)?,
+            velocity: config.has_momentum().then(|| update::Velocity::new(nv, nh)),
             persistent: None,
+            offsets: None,
             config,
             n_visible: nv,
             n_hidden: nh,
@@ -231,13 +354,13 @@ impl Trainer {
 
     /// A trainer that continues from `state` (taken by [`Trainer::state`] from a trainer with
     /// the same `config` and model size): the next step is step `state.steps`, with the
-    /// momentum buffers and persistent chains of `state`.
+    /// momentum buffers, persistent chains and offsets of `state`.
     ///
     /// # Errors
     /// [`Error::Config`] if `config` is invalid; [`Error::Shape`] if a buffer of `state` does
     /// not fit the model and `config` (momentum present exactly when `config` has momentum or
-    /// weight decay, of the model's sizes; chains a whole number of `V`-unit rows, one per
-    /// batch row, and only with PCD).
+    /// weight decay, of the model's sizes; chains only with PCD, as many as it has; offsets
+    /// only with centering, of the model's sizes).
     pub fn resume(model: &Rbm, config: TrainConfig, state: TrainerState) -> Result<Self> {
         let mut t = Trainer::new(model, config)?;
         let (nv, nh) = (t.n_visible, t.n_hidden);
@@ -269,9 +392,23 @@ impl Trainer {
                     "the state has persistent chains but the configuration is not PCD".into(),
                 ));
             }
-            check_len("persistent chains", chains.len(), t.config.batch_size * nv)?;
+            check_len(
+                "persistent chains",
+                chains.len(),
+                t.config.negative_rows() * nv,
+            )?;
+        }
+        if let Some(o) = &state.offsets {
+            if t.config.centering.is_none() {
+                return Err(Error::Shape(
+                    "the state has centering offsets but the configuration no centering".into(),
+                ));
+            }
+            check_len("visible offsets", o.visible.len(), nv)?;
+            check_len("hidden offsets", o.hidden.len(), nh)?;
         }
         t.persistent = state.chains;
+        t.offsets = state.offsets;
         t.steps = state.steps;
         Ok(t)
     }
@@ -291,6 +428,7 @@ impl Trainer {
                 }
             }),
             chains: self.persistent.clone(),
+            offsets: self.offsets.clone(),
         }
     }
 
@@ -306,16 +444,21 @@ impl Trainer {
         self.step_in_epoch = batch;
     }
 
-    /// The negative-phase visible samples `V_k` of the last step, `B × V`: the "reconstruction
-    /// after k steps" of the reference notebook.
+    /// The negative-phase visible samples `V_k` of the last step (`C × V`, one row per
+    /// chain): the "reconstruction after k steps" of the reference notebook for CD.
     pub fn negative_visible(&self) -> &[f32] {
         &self.ws.vk
     }
 
-    /// The reconstruction of the last step, `p(v | H_{k−1})` (`B × V`): the probabilities
-    /// from which `V_k` was drawn, which the reference notebook shows as its reconstructions.
+    /// The reconstruction of the last batch (`B × V`): for CD-k `p(v | H_{k−1})`, the
+    /// probabilities from which `V_k` was drawn, which the reference notebook shows as its
+    /// reconstructions; for PCD `p(v | H₀)`, from the batch's own hidden sample.
     pub fn reconstruction(&self) -> &[f32] {
-        &self.ws.v_prob
+        if self.config.pcd {
+            &self.ws.recon
+        } else {
+            &self.ws.v_prob
+        }
     }
 
     /// One CD-k (or PCD-k) step on the batch `v0` (`B × V` with `B` the configured batch
@@ -333,19 +476,56 @@ impl Trainer {
         let recon_error = self.gibbs_phases(model, v0, key);
         let loss = self.loss(model, v0);
         let ws = &mut self.ws;
-        let phases = update::Phases {
-            v0,
-            p0: &ws.h0_prob,
-            vk: &ws.vk,
-            pk: &ws.hk_prob,
-        };
-        let weights_finite = update::apply(
-            model,
-            &self.config,
-            &phases,
-            &mut ws.update,
-            self.velocity.as_mut(),
-        );
+        if let Some(rate) = self.config.centering {
+            let o = self.offsets.get_or_insert_with(|| Offsets {
+                visible: column_means(v0, self.n_visible),
+                hidden: column_means(&ws.h0_prob, self.n_hidden),
+            });
+            // The step uses the offsets of before it; they move after.
+            let phases = update::Phases {
+                v0,
+                p0: &ws.h0_prob,
+                vk: &ws.vk,
+                pk: &ws.hk_prob,
+            };
+            let finite = update::apply(
+                model,
+                &self.config.step_params(self.steps),
+                &phases,
+                &mut ws.update,
+                self.velocity.as_mut(),
+                Some(o),
+            );
+            move_towards_means(&mut o.visible, v0, rate);
+            move_towards_means(&mut o.hidden, &ws.h0_prob, rate);
+            self.finish_step(model, loss, recon_error, finite)
+        } else {
+            let phases = update::Phases {
+                v0,
+                p0: &ws.h0_prob,
+                vk: &ws.vk,
+                pk: &ws.hk_prob,
+            };
+            let finite = update::apply(
+                model,
+                &self.config.step_params(self.steps),
+                &phases,
+                &mut ws.update,
+                self.velocity.as_mut(),
+                None,
+            );
+            self.finish_step(model, loss, recon_error, finite)
+        }
+    }
+
+    /// Counts the step and checks that it left everything finite.
+    fn finish_step(
+        &mut self,
+        model: &Rbm,
+        loss: f64,
+        recon_error: f64,
+        weights_finite: bool,
+    ) -> Result<StepStats> {
         self.steps += 1;
         self.step_in_epoch += 1;
         let what = if !loss.is_finite() {
@@ -371,43 +551,61 @@ impl Trainer {
 
     /// Positive phase and `k` Gibbs steps; returns the reconstruction error.
     fn gibbs_phases(&mut self, model: &Rbm, v0: &[f32], key: StreamKey) -> f64 {
-        let rows = self.config.batch_size;
+        let (b, c) = (self.config.batch_size, self.config.negative_rows());
+        let nh = self.n_hidden;
         let ws = &mut self.ws;
         pass::conditional(
             model,
             Conditional::Hidden,
             v0,
-            rows,
+            b,
             PassBuffers {
                 pre: &mut ws.h0_pre,
                 prob: &mut ws.h0_prob,
                 index: &mut ws.index,
             },
-            Some((&mut ws.h, key.derive(0))),
+            Some((&mut ws.h[..b * nh], key.derive(0))),
         );
+        let mut recon = 0.0;
         if self.config.pcd {
-            let chains = self.persistent.get_or_insert_with(|| v0.to_vec());
+            // The batch's reconstruction from its own hidden sample, before `h` is reused.
+            pass::conditional(
+                model,
+                Conditional::Visible,
+                &ws.h[..b * nh],
+                b,
+                PassBuffers {
+                    pre: &mut ws.recon_pre,
+                    prob: &mut ws.recon,
+                    index: &mut ws.index,
+                },
+                None,
+            );
+            recon = squared_error(v0, &ws.recon);
+            let nv = self.n_visible;
+            let chains = self
+                .persistent
+                .get_or_insert_with(|| initial_chains(v0, nv, c));
             pass::conditional(
                 model,
                 Conditional::Hidden,
                 chains,
-                rows,
+                c,
                 PassBuffers {
                     pre: &mut ws.hk_pre,
                     prob: &mut ws.hk_prob,
                     index: &mut ws.index,
                 },
-                Some((&mut ws.h, key.derive(1))),
+                Some((&mut ws.h[..c * nh], key.derive(1))),
             );
         }
-        let mut recon = 0.0;
         for t in 1..=self.config.k {
             let kv = key.derive(2 * t as u64);
             pass::conditional(
                 model,
                 Conditional::Visible,
-                &ws.h,
-                rows,
+                &ws.h[..c * nh],
+                c,
                 PassBuffers {
                     pre: &mut ws.v_pre,
                     prob: &mut ws.v_prob,
@@ -415,16 +613,16 @@ impl Trainer {
                 },
                 Some((&mut ws.vk, kv)),
             );
-            if t == 1 {
+            if t == 1 && !self.config.pcd {
                 recon = squared_error(v0, &ws.v_prob);
             }
             let last = t == self.config.k;
-            let sample = (!last).then(|| (&mut ws.h[..], key.derive(2 * t as u64 + 1)));
+            let sample = (!last).then(|| (&mut ws.h[..c * nh], key.derive(2 * t as u64 + 1)));
             pass::conditional(
                 model,
                 Conditional::Hidden,
                 &ws.vk,
-                rows,
+                c,
                 PassBuffers {
                     pre: &mut ws.hk_pre,
                     prob: &mut ws.hk_prob,
@@ -443,13 +641,16 @@ impl Trainer {
     fn loss(&self, model: &Rbm, v0: &[f32]) -> f64 {
         let (nv, nh) = (self.n_visible, self.n_hidden);
         let ws = &self.ws;
-        let f = |v: &[f32], pre: &[f32]| -> f64 {
-            v.chunks(nv)
+        let mean_f = |v: &[f32], pre: &[f32]| -> f64 {
+            let rows = v.len() / nv;
+            let sum: f64 = v
+                .chunks(nv)
                 .zip(pre.chunks(nh))
                 .map(|(v, p)| model.free_energy_from_pre(v, p))
-                .sum()
+                .sum();
+            sum / rows as f64
         };
-        (f(v0, &ws.h0_pre) - f(&ws.vk, &ws.hk_pre)) / self.config.batch_size as f64
+        mean_f(v0, &ws.h0_pre) - mean_f(&ws.vk, &ws.hk_pre)
     }
 
     fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<()> {
@@ -472,6 +673,32 @@ impl Trainer {
             )));
         }
         Ok(())
+    }
+}
+
+/// The first PCD chains: the first batch's rows (`B × V`), repeated as often as needed for
+/// `c` chains.
+fn initial_chains(v0: &[f32], nv: usize, c: usize) -> Vec<f32> {
+    v0.chunks(nv).cycle().take(c).flatten().copied().collect()
+}
+
+/// The mean of each column of the rows of `n` values in `x`.
+fn column_means(x: &[f32], n: usize) -> Vec<f32> {
+    (0..n).map(|j| column_mean(x, n, j)).collect()
+}
+
+/// The mean of column `j` of the rows of `n` values in `x`, summed in f64.
+fn column_mean(x: &[f32], n: usize, j: usize) -> f32 {
+    let rows = x.len() / n;
+    let sum: f64 = x[j..].iter().step_by(n).map(|&v| f64::from(v)).sum();
+    (sum / rows as f64) as f32
+}
+
+/// `o ← (1 − rate)·o + rate·mean(x)`, column by column (`x` has rows of `o.len()` values).
+fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32) {
+    let n = o.len();
+    for (j, o) in o.iter_mut().enumerate() {
+        *o = (1.0 - rate) * *o + rate * column_mean(x, n, j);
     }
 }
 

@@ -12,7 +12,7 @@ use rbm_kernels::{Mat, MatMut, gemm};
 
 use crate::model::Rbm;
 use crate::pass::RowIndex;
-use crate::train::TrainConfig;
+use crate::train::Offsets;
 
 /// Visible units (rows of `Wᵀ`) per parallel block of the weight update.
 const VISIBLE_BLOCK: usize = 32;
@@ -92,17 +92,22 @@ impl ColIndex {
     }
 }
 
-/// Reusable buffers of the update: scaled hidden probabilities and the column indexes.
+/// Reusable buffers of the update: scaled hidden probabilities, the column indexes, and the
+/// update directions of the biases.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UpdateScratch {
     p0s: Vec<f32>,
     pks: Vec<f32>,
     cols0: ColIndex,
     colsk: ColIndex,
+    dv: Vec<f32>,
+    dh: Vec<f32>,
+    db: Vec<f32>,
+    dc: Vec<f32>,
 }
 
-/// The two phases of a CD step: visible rows `v0`, `vk` (`B × V`) and hidden probabilities
-/// `p0`, `pk` (`B × H`).
+/// The two phases of a CD step: the batch `v0` (`B × V`) with its hidden probabilities `p0`
+/// (`B × H`), and the negative chains `vk` (`C × V`) with theirs, `pk` (`C × H`).
 pub(crate) struct Phases<'a> {
     pub(crate) v0: &'a [f32],
     pub(crate) p0: &'a [f32],
@@ -110,68 +115,156 @@ pub(crate) struct Phases<'a> {
     pub(crate) pk: &'a [f32],
 }
 
+/// The optimizer's settings for one step (from the schedules of [`TrainConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepParams {
+    pub(crate) lr: f32,
+    pub(crate) momentum: f32,
+    pub(crate) weight_decay: f32,
+}
+
 /// Applies one SGD step for the CD gradient of a batch; returns whether every weight is
 /// finite afterwards.
+///
+/// In the `Wᵀ` layout `M` (`V × H`), the ascent direction of the log-likelihood estimate is
+/// `D_M = V₀ᵀP₀/B − V_kᵀP_k/C`, `D_b = Δv`, `D_c = Δh` with `Δv`, `Δh` the differences of
+/// the phases' column means. With centering offsets `μ`, `λ`, the centered model's direction
+/// (Melchior et al. 2016, with the states minus the offsets) expressed for the ordinary
+/// parameters `b' = b − Mλ`, `c' = c − Mᵀμ` is `D_M − μΔhᵀ − Δvλᵀ`, `D_b = Δv − D_M λ`,
+/// `D_c = Δh − D_Mᵀ μ`: the model stays in the ordinary form, and moving the offsets needs
+/// no reparametrisation.
 pub(crate) fn apply(
     model: &mut Rbm,
-    cfg: &TrainConfig,
+    sp: &StepParams,
     ph: &Phases<'_>,
     scratch: &mut UpdateScratch,
     velocity: Option<&mut Velocity>,
+    offsets: Option<&Offsets>,
 ) -> bool {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
-    let rows = ph.v0.len() / nv;
-    let inv_b = 1.0 / rows as f32;
-    // Plain SGD adds lr/B · (pos − neg) to θ; with momentum the buffer takes −(pos − neg)/B.
-    let a = if velocity.is_some() {
-        inv_b
-    } else {
-        cfg.lr * inv_b
-    };
-    scale_into(&mut scratch.p0s, ph.p0, a);
-    scale_into(&mut scratch.pks, ph.pk, a);
-    let sparse0 = scratch.cols0.build(ph.v0, rows, nv);
-    let sparsek = scratch.colsk.build(ph.vk, rows, nv);
-    let s = &*scratch;
+    let (b, c) = (ph.v0.len() / nv, ph.vk.len() / nv);
+    // Plain SGD adds lr · D to θ; with momentum the buffer takes −D.
+    let s = if velocity.is_some() { 1.0 } else { sp.lr };
+    let (sb, sc) = (s / b as f32, s / c as f32);
+    scale_into(&mut scratch.p0s, ph.p0, sb);
+    scale_into(&mut scratch.pks, ph.pk, sc);
+    mean_difference(&mut scratch.dv, ph.v0, ph.vk, nv, sb, sc);
+    mean_difference(&mut scratch.dh, ph.p0, ph.pk, nh, sb, sc);
+    // The bias directions, from the parameters before the step.
+    scratch.db.clear();
+    scratch.db.extend_from_slice(&scratch.dv);
+    scratch.dc.clear();
+    scratch.dc.extend_from_slice(&scratch.dh);
+    if let Some(o) = offsets {
+        let (dv, dh) = (&scratch.dv[..], &scratch.dh[..]);
+        let (db, dc) = (&mut scratch.db[..], &mut scratch.dc[..]);
+        centered_bias_directions(ph, (sb, sc), o, (dv, dh), (db, dc));
+    }
+    let sparse0 = scratch.cols0.build(ph.v0, b, nv);
+    let sparsek = scratch.colsk.build(ph.vk, c, nv);
+    let sc_ = &*scratch;
+    let (dv, dh, db, dc) = (&sc_.dv, &sc_.dh, &sc_.db, &sc_.dc);
     let pos = Phase {
         v: ph.v0,
-        ps: &s.p0s,
-        cols: sparse0.then_some(&s.cols0),
+        ps: &sc_.p0s,
+        cols: sparse0.then_some(&sc_.cols0),
     };
     let neg = Phase {
         v: ph.vk,
-        ps: &s.pks,
-        cols: sparsek.then_some(&s.colsk),
+        ps: &sc_.pks,
+        cols: sparsek.then_some(&sc_.colsk),
     };
     model.update_through_t(|wt, vb, hb| match velocity {
         None => {
             weight_phase(wt, nh, &pos, Accumulate::Add);
             weight_phase(wt, nh, &neg, Accumulate::Sub);
-            bias_step(vb, ph.v0, ph.vk, a, |x, d| *x += d);
-            bias_step(hb, ph.p0, ph.pk, a, |x, d| *x += d);
+            if let Some(o) = offsets {
+                rank_two(wt, nh, -1.0, o, dv, dh);
+            }
+            vb.iter_mut().zip(db).for_each(|(x, d)| *x += d);
+            hb.iter_mut().zip(dc).for_each(|(x, d)| *x += d);
         }
         Some(vel) => {
-            let (mu, wd, lr) = (cfg.momentum, cfg.weight_decay, cfg.lr);
-            // buf ← μ·buf − (pos − neg)/B + λ·W, then W ← W − lr·buf.
+            let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
+            // buf ← μ·buf − D + λ·W, then W ← W − lr·buf.
             scale_in_place(&mut vel.wt, mu);
             weight_phase(&mut vel.wt, nh, &pos, Accumulate::Sub);
             weight_phase(&mut vel.wt, nh, &neg, Accumulate::Add);
+            if let Some(o) = offsets {
+                rank_two(&mut vel.wt, nh, 1.0, o, dv, dh);
+            }
             for (b, x) in vel.wt.iter_mut().zip(wt.iter_mut()) {
                 *b += wd * *x;
                 *x -= lr * *b;
             }
-            for (buf, theta, pos, neg) in [
-                (&mut vel.v_bias, vb, ph.v0, ph.vk),
-                (&mut vel.h_bias, hb, ph.p0, ph.pk),
-            ] {
-                bias_step(buf, pos, neg, -inv_b, |b, d| *b = mu * *b + d);
-                theta
-                    .iter_mut()
-                    .zip(buf.iter())
-                    .for_each(|(x, b)| *x -= lr * b);
+            for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
+                for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
+                    *b = mu * *b - d;
+                    *x -= lr * *b;
+                }
             }
         }
     })
+}
+
+/// `out[i] = sb · Σ_r pos[r, i] − sc · Σ_r neg[r, i]` for rows of `n` values.
+fn mean_difference(out: &mut Vec<f32>, pos: &[f32], neg: &[f32], n: usize, sb: f32, sc: f32) {
+    out.clear();
+    out.extend((0..n).map(|i| {
+        let p: f32 = pos[i..].iter().step_by(n).sum();
+        let q: f32 = neg[i..].iter().step_by(n).sum();
+        sb * p - sc * q
+    }));
+}
+
+/// With centering: `db ← Δv − D_M λ`, `dc ← Δh − D_Mᵀ μ` (see [`apply`]), computed from the
+/// phases without forming `D_M`: `D_M λ = sb·Σ_r v0_r (p0_r·λ) − sc·Σ_r vk_r (pk_r·λ) −
+/// μ(Δh·λ) − Δv(λ·λ)` and `D_Mᵀ μ = sb·Σ_r p0_r (v0_r·μ) − sc·Σ_r pk_r (vk_r·μ) − Δh(μ·μ) −
+/// λ(Δv·μ)`. `dv`, `dh` are `Δv`, `Δh` (already scaled), `db`, `dc` hold them on entry.
+fn centered_bias_directions(
+    ph: &Phases<'_>,
+    (sb, sc): (f32, f32),
+    o: &Offsets,
+    (dv, dh): (&[f32], &[f32]),
+    (db, dc): (&mut [f32], &mut [f32]),
+) {
+    let (mu, lambda) = (&o.visible[..], &o.hidden[..]);
+    let (nv, nh) = (mu.len(), lambda.len());
+    let dot = |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
+    let (dh_l, l_l, mu_mu, dv_mu) = (
+        dot(dh, lambda),
+        dot(lambda, lambda),
+        dot(mu, mu),
+        dot(dv, mu),
+    );
+    // db −= D_M λ.
+    for (vs, ps, scale) in [(ph.v0, ph.p0, sb), (ph.vk, ph.pk, -sc)] {
+        for (v, p) in vs.chunks(nv).zip(ps.chunks(nh)) {
+            let w = scale * dot(p, lambda);
+            db.iter_mut().zip(v).for_each(|(d, &x)| *d -= w * x);
+            let w = scale * dot(v, mu);
+            dc.iter_mut().zip(p).for_each(|(d, &x)| *d -= w * x);
+        }
+    }
+    for i in 0..nv {
+        db[i] += mu[i] * dh_l + dv[i] * l_l;
+    }
+    for j in 0..nh {
+        dc[j] += dh[j] * mu_mu + lambda[j] * dv_mu;
+    }
+}
+
+/// `m[i, j] += sign · (μ_i Δh_j + Δv_i λ_j)` over `m` = `V × H` row-major: the centering
+/// terms of the weight direction (`sign` −1 for `D_M`, +1 for a buffer taking `−D_M`).
+fn rank_two(m: &mut [f32], nh: usize, sign: f32, o: &Offsets, dv: &[f32], dh: &[f32]) {
+    let (mu, lambda) = (&o.visible, &o.hidden);
+    let rows = |(i, row): (usize, &mut [f32])| {
+        let (a, b) = (sign * mu[i], sign * dv[i]);
+        for ((x, &h), &l) in row.iter_mut().zip(dh).zip(lambda.iter()) {
+            *x += a * h + b * l;
+        }
+    };
+    m.par_chunks_mut(nh).enumerate().for_each(rows);
 }
 
 /// One phase of the weight gradient: visible rows `v` (`B × V`), scaled hidden probabilities

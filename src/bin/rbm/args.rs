@@ -194,6 +194,21 @@ pub struct TrainArgs {
     /// L2 weight decay on W [default: 0].
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// PCD with this many persistent chains (instead of one per batch row); implies --pcd.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chains: Option<u32>,
+    /// Decay the learning rate linearly to this value over the whole run.
+    #[arg(long)]
+    pub lr_end: Option<f32>,
+    /// Momentum of the first --momentum-epochs epochs (Hinton's guide: 0.5, then --momentum 0.9).
+    #[arg(long)]
+    pub momentum_start: Option<f32>,
+    /// Epochs that use --momentum-start [default: 5].
+    #[arg(long, requires = "momentum_start")]
+    pub momentum_epochs: Option<u32>,
+    /// Centering (Melchior et al. 2016): offsets follow the data means at this rate (e.g. 0.01).
+    #[arg(long)]
+    pub centering: Option<f32>,
     /// Epochs [default: 10].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
@@ -226,7 +241,7 @@ pub struct TrainArgs {
         conflicts_with_all = [
             "out", "preset", "hidden", "k", "pcd", "batch", "lr", "momentum", "weight_decay",
             "epochs", "batches_per_epoch", "binarize", "marginal_bias", "seed", "eval_every",
-            "sample_steps"
+            "sample_steps", "chains", "lr_end", "momentum_start", "momentum_epochs", "centering"
         ]
     )]
     pub resume: Option<PathBuf>,

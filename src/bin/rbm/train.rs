@@ -50,8 +50,15 @@ fn plan(a: &TrainArgs) -> Plan {
             momentum: a.momentum.unwrap_or(0.0),
             weight_decay: a.weight_decay.unwrap_or(0.0),
             batch_size: a.batch.map_or(batch, |b| b as usize),
-            pcd: a.pcd,
+            pcd: a.pcd || a.chains.is_some(),
             seed: a.seed,
+            chains: a.chains.map(|c| c as usize),
+            lr_end: a.lr_end,
+            // Set from the dataset's size by `schedule_steps`.
+            anneal_steps: 0,
+            momentum_start: a.momentum_start,
+            momentum_steps: 0,
+            centering: a.centering,
         },
         schedule: Schedule {
             epochs: a.epochs.map_or(epochs, |e| e as usize),
@@ -60,6 +67,21 @@ fn plan(a: &TrainArgs) -> Plan {
             binarize,
         },
         marginal_bias: a.marginal_bias,
+    }
+}
+
+/// The steps of the learning-rate decay (the whole run) and of the initial momentum
+/// (`--momentum-epochs` epochs), for a training set of `rows` rows.
+fn schedule_steps(plan: &mut Plan, a: &TrainArgs, rows: usize) {
+    let per_epoch = plan
+        .schedule
+        .batches_per_epoch
+        .unwrap_or(rows / plan.train.batch_size.max(1)) as u64;
+    if plan.train.lr_end.is_some() {
+        plan.train.anneal_steps = per_epoch * plan.schedule.epochs as u64;
+    }
+    if plan.train.momentum_start.is_some() {
+        plan.train.momentum_steps = per_epoch * u64::from(a.momentum_epochs.unwrap_or(5));
     }
 }
 
@@ -148,7 +170,7 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
 }
 
 fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
-    let plan = plan(a);
+    let mut plan = plan(a);
     plan.train.validate()?;
     if let Some(steps) = &a.sample_steps
         && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
@@ -163,6 +185,8 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
         .ok_or_else(|| Error::Config("give --out DIR or --resume RUNDIR".into()))?;
     let dir = data_dir(a)?;
     let ds = open_training_set(&dir)?;
+    schedule_steps(&mut plan, a, ds.len());
+    plan.train.validate()?;
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
     if plan.marginal_bias {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
