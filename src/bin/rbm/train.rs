@@ -171,7 +171,6 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
 
 fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     let mut plan = plan(a);
-    plan.train.validate()?;
     if let Some(steps) = &a.sample_steps
         && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
     {
