@@ -16,6 +16,9 @@
 //! | `chains`          | `[C, V]` | PCD after its first step: the chains' states |
 //! | `offsets.visible` | `[V]`    | centering after its first step: `μ`          |
 //! | `offsets.hidden`  | `[H]`    | with `offsets.visible`: `λ`                  |
+//! | `fast.W`          | `[H, V]` | FPCD: the fast weights                       |
+//! | `fast.v_bias`     | `[V]`    | with `fast.W`                                |
+//! | `fast.h_bias`     | `[H]`    | with `fast.W`                                |
 //!
 //! and whose `__metadata__` holds `"format": "rbm-checkpoint"`, `"rbm_version"`, `"state"`
 //! (a JSON object: format `version` 1, the [`TrainConfig`], the [`Schedule`], the step count
@@ -97,7 +100,7 @@ use crate::model_file::{
     serialize_sorted,
 };
 use crate::train::{
-    EpochStats, Momentum, Offsets, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
+    EpochStats, Offsets, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
 };
 
 /// The value of the `"format"` metadata key of a checkpoint.
@@ -110,7 +113,7 @@ pub const RUN_KEY: &str = "run";
 pub const STATE_VERSION: u32 = 1;
 
 /// Every tensor a checkpoint may hold, in the order they are checked.
-const TENSOR_NAMES: [&str; 9] = [
+const TENSOR_NAMES: [&str; 12] = [
     "W",
     "v_bias",
     "h_bias",
@@ -120,6 +123,9 @@ const TENSOR_NAMES: [&str; 9] = [
     "chains",
     "offsets.visible",
     "offsets.hidden",
+    "fast.W",
+    "fast.v_bias",
+    "fast.h_bias",
 ];
 
 /// A training run frozen between two steps: the model, the trainer's state and the run's
@@ -203,6 +209,11 @@ pub fn serialize_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, ModelFileError> {
     if let Some(o) = &c.state.offsets {
         tensors.push(("offsets.visible", vec![v], &o.visible));
         tensors.push(("offsets.hidden", vec![h], &o.hidden));
+    }
+    if let Some(f) = &c.state.fast {
+        tensors.push(("fast.W", vec![h, v], &f.w));
+        tensors.push(("fast.v_bias", vec![v], &f.v_bias));
+        tensors.push(("fast.h_bias", vec![h], &f.h_bias));
     }
     for (name, shape, values) in &tensors {
         if shape.iter().product::<usize>() != values.len() {
@@ -353,19 +364,30 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
         take("h_bias").unwrap_or_default(),
     )
     .map_err(|e| ModelFileError::Format(e.to_string()))?;
-    let momentum = match (
-        take("momentum.W"),
-        take("momentum.v_bias"),
-        take("momentum.h_bias"),
-    ) {
-        (Some(w), Some(v_bias), Some(h_bias)) => Some(Momentum { w, v_bias, h_bias }),
-        (None, None, None) => None,
-        _ => {
-            return Err(ModelFileError::Inconsistent(
-                "momentum.W, momentum.v_bias and momentum.h_bias come together".into(),
-            ));
+    let mut param_set = |prefix: &str| -> Result<Option<ParamSet>, ModelFileError> {
+        let names = [
+            format!("{prefix}.W"),
+            format!("{prefix}.v_bias"),
+            format!("{prefix}.h_bias"),
+        ];
+        let mut get = |n: &String| {
+            TENSOR_NAMES
+                .iter()
+                .find(|&&t| t == n)
+                .and_then(|&t| values.remove(t))
+        };
+        match (get(&names[0]), get(&names[1]), get(&names[2])) {
+            (Some(w), Some(v_bias), Some(h_bias)) => Ok(Some(ParamSet { w, v_bias, h_bias })),
+            (None, None, None) => Ok(None),
+            _ => Err(ModelFileError::Inconsistent(format!(
+                "{}, {} and {} come together",
+                names[0], names[1], names[2]
+            ))),
         }
     };
+    let momentum = param_set("momentum")?;
+    let fast = param_set("fast")?;
+    let mut take = |name| values.remove(name);
     let offsets = match (take("offsets.visible"), take("offsets.hidden")) {
         (Some(visible), Some(hidden)) => Some(Offsets { visible, hidden }),
         (None, None) => None,
@@ -384,6 +406,7 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
             momentum,
             chains: take("chains"),
             offsets,
+            fast,
         },
         position: RunPosition {
             epoch: state.epoch,
@@ -407,11 +430,11 @@ fn check_shape(
     v: usize,
 ) -> Result<(), ModelFileError> {
     let (ok, expected) = match name {
-        "W" | "momentum.W" => (shape == [h, v], format!("[{h}, {v}] as W")),
-        "v_bias" | "momentum.v_bias" | "offsets.visible" => {
+        "W" | "momentum.W" | "fast.W" => (shape == [h, v], format!("[{h}, {v}] as W")),
+        "v_bias" | "momentum.v_bias" | "offsets.visible" | "fast.v_bias" => {
             (shape == [v], format!("[{v}] to match W"))
         }
-        "h_bias" | "momentum.h_bias" | "offsets.hidden" => {
+        "h_bias" | "momentum.h_bias" | "offsets.hidden" | "fast.h_bias" => {
             (shape == [h], format!("[{h}] to match W"))
         }
         _ => (
@@ -462,6 +485,21 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     }
     if c.state.offsets.is_some() && cfg.centering.is_none() {
         return bad("centering offsets without centering".into());
+    }
+    if c.state.fast.is_some() != cfg.fast_weights.is_some() {
+        return bad(format!(
+            "fast weights {} but the configuration {} them",
+            if c.state.fast.is_some() {
+                "present"
+            } else {
+                "absent"
+            },
+            if cfg.fast_weights.is_some() {
+                "has"
+            } else {
+                "does not have"
+            }
+        ));
     }
     let s = &c.schedule;
     let p = &c.position;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use rbm::checkpoint::{Checkpoint, parse_checkpoint, serialize_checkpoint};
 use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::train::{
-    Momentum, Observer, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
+    FastWeights, Observer, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
     train_dataset_from,
 };
 use rbm::{Error, ModelFileError, Rbm};
@@ -160,6 +160,10 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             momentum_start: Some(0.5),
             momentum_steps: 5,
             centering: Some(0.1),
+            fast_weights: Some(FastWeights {
+                lr: 0.05,
+                decay: 0.95,
+            }),
             ..TrainConfig::default()
         },
     ];
@@ -341,8 +345,8 @@ fn every_broken_part_is_a_specific_error() {
         E::MissingTensor("h_bias")
     ));
     let mut extra = t.clone();
-    extra.push(("fast.W", vec![3, 5], vec![0.0; 15]));
-    assert!(matches!(err(&raw(&extra, &meta)), E::UnexpectedTensor(n) if n == "fast.W"));
+    extra.push(("slow.W", vec![3, 5], vec![0.0; 15]));
+    assert!(matches!(err(&raw(&extra, &meta)), E::UnexpectedTensor(n) if n == "slow.W"));
     assert!(matches!(
         err(&changed("momentum.W", vec![5, 3], vec![0.0; 15])),
         E::WrongShape {
@@ -461,13 +465,14 @@ fn resuming_checks_the_state_against_the_configuration() {
     };
     let state = |momentum: bool, chains: Option<usize>| TrainerState {
         steps: 9,
-        momentum: momentum.then(|| Momentum {
+        momentum: momentum.then(|| ParamSet {
             w: vec![0.0; 8],
             v_bias: vec![0.0; 4],
             h_bias: vec![0.0; 2],
         }),
         chains: chains.map(|n| vec![0.0; n]),
         offsets: None,
+        fast: None,
     };
     assert_eq!(
         Trainer::resume(&model, cfg.clone(), state(false, None))

@@ -1,6 +1,6 @@
 //! The same seed gives bit-identical models whatever the number of threads.
 
-use rbm::train::{TrainConfig, Trainer};
+use rbm::train::{FastWeights, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// A batch for step `step`: sparse 0/1 rows (about 13% ones, as MNIST) or, with `grey`,
@@ -71,6 +71,10 @@ fn one_two_and_eight_threads_give_identical_models() {
             momentum_start: Some(0.5),
             momentum_steps: 4,
             centering: Some(0.05),
+            fast_weights: Some(FastWeights {
+                lr: 0.05,
+                decay: 0.95,
+            }),
             ..TrainConfig::default()
         },
     ];

@@ -73,6 +73,9 @@ pub struct TrainConfig {
     /// model itself stays in the ordinary form. `None`: no centering.
     #[serde(default)]
     pub centering: Option<f32>,
+    /// FPCD's fast weights (PCD only); `None` for none.
+    #[serde(default)]
+    pub fast_weights: Option<FastWeights>,
 }
 
 impl Default for TrainConfig {
@@ -92,6 +95,7 @@ impl Default for TrainConfig {
             momentum_start: None,
             momentum_steps: 0,
             centering: None,
+            fast_weights: None,
         }
     }
 }
@@ -185,6 +189,13 @@ impl TrainConfig {
         {
             return bad(format!("the centering rate must be in (0, 1], got {rate}"));
         }
+        if let Some(f) = self.fast_weights
+            && !(self.pcd && f.lr.is_finite() && f.lr > 0.0 && (0.0..1.0).contains(&f.decay))
+        {
+            return bad(format!(
+                "fast weights need PCD, a positive finite rate and a decay in [0, 1), got {f:?}"
+            ));
+        }
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
@@ -201,15 +212,28 @@ pub struct StepStats {
     pub recon_error: f64,
 }
 
-/// SGD momentum buffers (`buf` of `torch.optim.SGD`), in the layouts of [`Rbm`].
+/// One buffer per parameter of an [`Rbm`], in its layouts: SGD's momentum buffers (`buf`
+/// of `torch.optim.SGD`), or FPCD's fast weights.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Momentum {
+pub struct ParamSet {
     /// The weights' buffer, `H × V` row-major.
     pub w: Vec<f32>,
     /// The visible biases' buffer, length `V`.
     pub v_bias: Vec<f32>,
     /// The hidden biases' buffer, length `H`.
     pub h_bias: Vec<f32>,
+}
+
+/// Fast-weights PCD (Tieleman & Hinton 2009): the persistent chains sample from the model
+/// plus fast weights `F`, which follow the same gradient with their own learning rate and
+/// decay every step, `F ← decay·F + lr·D`, so that the chains are pushed out of the modes
+/// they have just visited.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FastWeights {
+    /// The fast learning rate (`> 0`; the paper uses the regular one's initial value).
+    pub lr: f32,
+    /// The decay per step in `[0, 1)` (the paper: 19/20).
+    pub decay: f32,
 }
 
 /// The centering offsets (Melchior et al. 2016): moving averages of the data's visible
@@ -232,12 +256,14 @@ pub struct TrainerState {
     pub steps: u64,
     /// The optimizer's momentum buffers; present exactly when the configuration has
     /// momentum or weight decay (plain SGD keeps none).
-    pub momentum: Option<Momentum>,
+    pub momentum: Option<ParamSet>,
     /// PCD: the persistent chains' visible states (`chains × V`), once a first step has
     /// started them; `None` for CD or before the first step.
     pub chains: Option<Vec<f32>>,
     /// Centering: the offsets, once a first step has set them from its batch.
     pub offsets: Option<Offsets>,
+    /// FPCD: the fast weights; present exactly when the configuration has them.
+    pub fast: Option<ParamSet>,
 }
 
 /// Buffers of one step, allocated once.
@@ -313,6 +339,8 @@ pub struct Trainer {
     /// PCD: the chains' visible states, `C × V`, once started.
     persistent: Option<Vec<f32>>,
     offsets: Option<Offsets>,
+    /// FPCD: the fast weights, and the model plus them that the chains sample from.
+    fast: Option<(update::Fast, Rbm)>,
     steps: u64,
     epoch: usize,
     step_in_epoch: usize,
@@ -333,6 +361,13 @@ impl Trainer {
             velocity: config.has_momentum().then(|| update::Velocity::new(nv, nh)),
             persistent: None,
             offsets: None,
+            fast: match config.fast_weights {
+                Some(f) => Some((
+                    update::Fast::new(nv, nh, f.lr, f.decay),
+                    Rbm::zeros(nv, nh)?,
+                )),
+                None => None,
+            },
             config,
             n_visible: nv,
             n_hidden: nh,
@@ -407,6 +442,28 @@ impl Trainer {
             check_len("visible offsets", o.visible.len(), nv)?;
             check_len("hidden offsets", o.hidden.len(), nh)?;
         }
+        match (&mut t.fast, state.fast) {
+            (None, None) => {}
+            (Some((fast, _)), Some(f)) => {
+                check_len("fast W", f.w.len(), nh * nv)?;
+                check_len("fast v_bias", f.v_bias.len(), nv)?;
+                check_len("fast h_bias", f.h_bias.len(), nh)?;
+                rbm_kernels::binary::transpose(&f.w, nv, nh, nv, &mut fast.wt, nh);
+                fast.v_bias = f.v_bias;
+                fast.h_bias = f.h_bias;
+            }
+            (_, f) => {
+                return Err(Error::Shape(format!(
+                    "the state {} fast weights but the configuration {}",
+                    if f.is_some() { "has" } else { "has no" },
+                    if f.is_some() {
+                        "has none"
+                    } else {
+                        "needs them"
+                    }
+                )));
+            }
+        }
         t.persistent = state.chains;
         t.offsets = state.offsets;
         t.steps = state.steps;
@@ -421,7 +478,7 @@ impl Trainer {
             momentum: self.velocity.as_ref().map(|vel| {
                 let mut w = vec![0.0; nh * nv];
                 rbm_kernels::binary::transpose(&vel.wt, nh, nv, nh, &mut w, nv);
-                Momentum {
+                ParamSet {
                     w,
                     v_bias: vel.v_bias.clone(),
                     h_bias: vel.h_bias.clone(),
@@ -429,6 +486,15 @@ impl Trainer {
             }),
             chains: self.persistent.clone(),
             offsets: self.offsets.clone(),
+            fast: self.fast.as_ref().map(|(f, _)| {
+                let mut w = vec![0.0; nh * nv];
+                rbm_kernels::binary::transpose(&f.wt, nh, nv, nh, &mut w, nv);
+                ParamSet {
+                    w,
+                    v_bias: f.v_bias.clone(),
+                    h_bias: f.h_bias.clone(),
+                }
+            }),
         }
     }
 
@@ -473,49 +539,46 @@ impl Trainer {
         let key = StreamKey::new(self.config.seed)
             .derive(tags::STEP)
             .derive(self.steps);
+        if let Some((fast, neg)) = &mut self.fast {
+            // The chains' model: the regular parameters plus the fast ones.
+            let (wt, vb, hb) = (model.weights_t(), model.v_bias(), model.h_bias());
+            neg.update_through_t(|nwt, nvb, nhb| {
+                add_into(nwt, wt, &fast.wt);
+                add_into(nvb, vb, &fast.v_bias);
+                add_into(nhb, hb, &fast.h_bias);
+            });
+        }
         let recon_error = self.gibbs_phases(model, v0, key);
         let loss = self.loss(model, v0);
         let ws = &mut self.ws;
-        if let Some(rate) = self.config.centering {
-            let o = self.offsets.get_or_insert_with(|| Offsets {
-                visible: column_means(v0, self.n_visible),
-                hidden: column_means(&ws.h0_prob, self.n_hidden),
-            });
-            // The step uses the offsets of before it; they move after.
-            let phases = update::Phases {
-                v0,
-                p0: &ws.h0_prob,
-                vk: &ws.vk,
-                pk: &ws.hk_prob,
-            };
-            let finite = update::apply(
-                model,
-                &self.config.step_params(self.steps),
-                &phases,
-                &mut ws.update,
-                self.velocity.as_mut(),
-                Some(o),
-            );
+        let (nv, nh) = (self.n_visible, self.n_hidden);
+        let offsets = self.config.centering.map(|_| {
+            &*self.offsets.get_or_insert_with(|| Offsets {
+                visible: column_means(v0, nv),
+                hidden: column_means(&ws.h0_prob, nh),
+            })
+        });
+        let phases = update::Phases {
+            v0,
+            p0: &ws.h0_prob,
+            vk: &ws.vk,
+            pk: &ws.hk_prob,
+        };
+        let finite = update::apply(
+            model,
+            &self.config.step_params(self.steps),
+            &phases,
+            &mut ws.update,
+            self.velocity.as_mut(),
+            offsets,
+            self.fast.as_mut().map(|(f, _)| f),
+        );
+        // The step used the offsets of before it; they move after.
+        if let (Some(rate), Some(o)) = (self.config.centering, &mut self.offsets) {
             move_towards_means(&mut o.visible, v0, rate);
             move_towards_means(&mut o.hidden, &ws.h0_prob, rate);
-            self.finish_step(model, loss, recon_error, finite)
-        } else {
-            let phases = update::Phases {
-                v0,
-                p0: &ws.h0_prob,
-                vk: &ws.vk,
-                pk: &ws.hk_prob,
-            };
-            let finite = update::apply(
-                model,
-                &self.config.step_params(self.steps),
-                &phases,
-                &mut ws.update,
-                self.velocity.as_mut(),
-                None,
-            );
-            self.finish_step(model, loss, recon_error, finite)
         }
+        self.finish_step(model, loss, recon_error, finite)
     }
 
     /// Counts the step and checks that it left everything finite.
@@ -549,11 +612,14 @@ impl Trainer {
         }
     }
 
-    /// Positive phase and `k` Gibbs steps; returns the reconstruction error.
+    /// Positive phase and `k` Gibbs steps; returns the reconstruction error. With fast
+    /// weights the chains sample from the model plus them, and their final hidden
+    /// probabilities (for the gradient) come from the model alone.
     fn gibbs_phases(&mut self, model: &Rbm, v0: &[f32], key: StreamKey) -> f64 {
         let (b, c) = (self.config.batch_size, self.config.negative_rows());
         let nh = self.n_hidden;
         let ws = &mut self.ws;
+        let chain_model = self.fast.as_ref().map_or(model, |(_, neg)| neg);
         pass::conditional(
             model,
             Conditional::Hidden,
@@ -587,7 +653,7 @@ impl Trainer {
                 .persistent
                 .get_or_insert_with(|| initial_chains(v0, nv, c));
             pass::conditional(
-                model,
+                chain_model,
                 Conditional::Hidden,
                 chains,
                 c,
@@ -602,7 +668,7 @@ impl Trainer {
         for t in 1..=self.config.k {
             let kv = key.derive(2 * t as u64);
             pass::conditional(
-                model,
+                chain_model,
                 Conditional::Visible,
                 &ws.h[..c * nh],
                 c,
@@ -619,7 +685,7 @@ impl Trainer {
             let last = t == self.config.k;
             let sample = (!last).then(|| (&mut ws.h[..c * nh], key.derive(2 * t as u64 + 1)));
             pass::conditional(
-                model,
+                if last { model } else { chain_model },
                 Conditional::Hidden,
                 &ws.vk,
                 c,
@@ -674,6 +740,13 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// `out = a + b`, element by element.
+fn add_into(out: &mut [f32], a: &[f32], b: &[f32]) {
+    out.iter_mut()
+        .zip(a.iter().zip(b))
+        .for_each(|(o, (x, y))| *o = x + y);
 }
 
 /// The first PCD chains: the first batch's rows (`B × V`), repeated as often as needed for

@@ -104,6 +104,8 @@ pub(crate) struct UpdateScratch {
     dh: Vec<f32>,
     db: Vec<f32>,
     dc: Vec<f32>,
+    /// FPCD: the weight direction, `V × H`.
+    d: Vec<f32>,
 }
 
 /// The two phases of a CD step: the batch `v0` (`B × V`) with its hidden probabilities `p0`
@@ -140,26 +142,17 @@ pub(crate) fn apply(
     scratch: &mut UpdateScratch,
     velocity: Option<&mut Velocity>,
     offsets: Option<&Offsets>,
+    fast: Option<&mut Fast>,
 ) -> bool {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
     let (b, c) = (ph.v0.len() / nv, ph.vk.len() / nv);
+    if let Some(fast) = fast {
+        return apply_with_fast(model, sp, ph, scratch, velocity, offsets, fast);
+    }
     // Plain SGD adds lr · D to θ; with momentum the buffer takes −D.
     let s = if velocity.is_some() { 1.0 } else { sp.lr };
     let (sb, sc) = (s / b as f32, s / c as f32);
-    scale_into(&mut scratch.p0s, ph.p0, sb);
-    scale_into(&mut scratch.pks, ph.pk, sc);
-    mean_difference(&mut scratch.dv, ph.v0, ph.vk, nv, sb, sc);
-    mean_difference(&mut scratch.dh, ph.p0, ph.pk, nh, sb, sc);
-    // The bias directions, from the parameters before the step.
-    scratch.db.clear();
-    scratch.db.extend_from_slice(&scratch.dv);
-    scratch.dc.clear();
-    scratch.dc.extend_from_slice(&scratch.dh);
-    if let Some(o) = offsets {
-        let (dv, dh) = (&scratch.dv[..], &scratch.dh[..]);
-        let (db, dc) = (&mut scratch.db[..], &mut scratch.dc[..]);
-        centered_bias_directions(ph, (sb, sc), o, (dv, dh), (db, dc));
-    }
+    directions_prepare(ph, scratch, offsets, (sb, sc), (nv, nh));
     let sparse0 = scratch.cols0.build(ph.v0, b, nv);
     let sparsek = scratch.colsk.build(ph.vk, c, nv);
     let sc_ = &*scratch;
@@ -205,6 +198,127 @@ pub(crate) fn apply(
             }
         }
     })
+}
+
+/// Scales the hidden probabilities (`p0` by `sb`, `pk` by `sc`) and computes the bias
+/// directions `db`, `dc` (centered with `offsets`) from the column-mean differences `dv`,
+/// `dh`, all at the scale `sb = s/B`, `sc = s/C`.
+fn directions_prepare(
+    ph: &Phases<'_>,
+    scratch: &mut UpdateScratch,
+    offsets: Option<&Offsets>,
+    (sb, sc): (f32, f32),
+    (nv, nh): (usize, usize),
+) {
+    scale_into(&mut scratch.p0s, ph.p0, sb);
+    scale_into(&mut scratch.pks, ph.pk, sc);
+    mean_difference(&mut scratch.dv, ph.v0, ph.vk, nv, sb, sc);
+    mean_difference(&mut scratch.dh, ph.p0, ph.pk, nh, sb, sc);
+    // The bias directions, from the parameters before the step.
+    scratch.db.clear();
+    scratch.db.extend_from_slice(&scratch.dv);
+    scratch.dc.clear();
+    scratch.dc.extend_from_slice(&scratch.dh);
+    if let Some(o) = offsets {
+        let (dv, dh) = (&scratch.dv[..], &scratch.dh[..]);
+        let (db, dc) = (&mut scratch.db[..], &mut scratch.dc[..]);
+        centered_bias_directions(ph, (sb, sc), o, (dv, dh), (db, dc));
+    }
+}
+
+/// The fast weights of FPCD (Tieleman & Hinton 2009), in the layouts of the update (`Wᵀ`,
+/// `V × H`), with their learning rate and decay.
+#[derive(Clone, Debug)]
+pub(crate) struct Fast {
+    pub(crate) wt: Vec<f32>,
+    pub(crate) v_bias: Vec<f32>,
+    pub(crate) h_bias: Vec<f32>,
+    pub(crate) lr: f32,
+    pub(crate) decay: f32,
+}
+
+impl Fast {
+    pub(crate) fn new(nv: usize, nh: usize, lr: f32, decay: f32) -> Self {
+        Fast {
+            wt: vec![0.0; nv * nh],
+            v_bias: vec![0.0; nv],
+            h_bias: vec![0.0; nh],
+            lr,
+            decay,
+        }
+    }
+}
+
+/// [`apply`] with fast weights: the direction `D` is formed once (in a scratch `V × H`
+/// buffer), the regular parameters step along it as in [`apply`], and the fast ones decay and
+/// step: `F ← decay·F + lr_fast·D`.
+fn apply_with_fast(
+    model: &mut Rbm,
+    sp: &StepParams,
+    ph: &Phases<'_>,
+    scratch: &mut UpdateScratch,
+    velocity: Option<&mut Velocity>,
+    offsets: Option<&Offsets>,
+    fast: &mut Fast,
+) -> bool {
+    let (nv, nh) = (model.n_visible(), model.n_hidden());
+    let (b, c) = (ph.v0.len() / nv, ph.vk.len() / nv);
+    let (sb, sc) = (1.0 / b as f32, 1.0 / c as f32);
+    directions_prepare(ph, scratch, offsets, (sb, sc), (nv, nh));
+    let sparse0 = scratch.cols0.build(ph.v0, b, nv);
+    let sparsek = scratch.colsk.build(ph.vk, c, nv);
+    let mut d = std::mem::take(&mut scratch.d);
+    d.clear();
+    d.resize(nv * nh, 0.0);
+    let sc_ = &*scratch;
+    let (dv, dh, db, dc) = (&sc_.dv, &sc_.dh, &sc_.db, &sc_.dc);
+    let pos = Phase {
+        v: ph.v0,
+        ps: &sc_.p0s,
+        cols: sparse0.then_some(&sc_.cols0),
+    };
+    let neg = Phase {
+        v: ph.vk,
+        ps: &sc_.pks,
+        cols: sparsek.then_some(&sc_.colsk),
+    };
+    weight_phase(&mut d, nh, &pos, Accumulate::Add);
+    weight_phase(&mut d, nh, &neg, Accumulate::Sub);
+    if let Some(o) = offsets {
+        rank_two(&mut d, nh, -1.0, o, dv, dh);
+    }
+    let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
+    let finite = model.update_through_t(|wt, vb, hb| match velocity {
+        None => {
+            wt.iter_mut().zip(&d).for_each(|(x, d)| *x += lr * d);
+            vb.iter_mut().zip(db).for_each(|(x, d)| *x += lr * d);
+            hb.iter_mut().zip(dc).for_each(|(x, d)| *x += lr * d);
+        }
+        Some(vel) => {
+            for ((b, x), d) in vel.wt.iter_mut().zip(wt.iter_mut()).zip(&d) {
+                *b = mu * *b - d + wd * *x;
+                *x -= lr * *b;
+            }
+            for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
+                for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
+                    *b = mu * *b - d;
+                    *x -= lr * *b;
+                }
+            }
+        }
+    });
+    let (fl, decay) = (fast.lr, fast.decay);
+    for (f, d) in [
+        (&mut fast.wt, &d[..]),
+        (&mut fast.v_bias, db),
+        (&mut fast.h_bias, dc),
+    ] {
+        f.iter_mut()
+            .zip(d)
+            .for_each(|(f, d)| *f = decay * *f + fl * d);
+    }
+    scratch.d = d;
+    finite
 }
 
 /// `out[i] = sb · Σ_r pos[r, i] − sc · Σ_r neg[r, i]` for rows of `n` values.

@@ -209,6 +209,12 @@ pub struct TrainArgs {
     /// Centering (Melchior et al. 2016): offsets follow the data means at this rate (e.g. 0.01).
     #[arg(long)]
     pub centering: Option<f32>,
+    /// Fast-weights PCD (Tieleman & Hinton 2009) with this fast learning rate; implies --pcd.
+    #[arg(long)]
+    pub fast_lr: Option<f32>,
+    /// Decay of the fast weights per step [default: 0.95].
+    #[arg(long, requires = "fast_lr")]
+    pub fast_decay: Option<f32>,
     /// Epochs [default: 10].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
@@ -241,7 +247,7 @@ pub struct TrainArgs {
         conflicts_with_all = [
             "out", "preset", "hidden", "k", "pcd", "batch", "lr", "momentum", "weight_decay",
             "epochs", "batches_per_epoch", "binarize", "marginal_bias", "seed", "eval_every",
-            "sample_steps", "chains", "lr_end", "momentum_start", "momentum_epochs", "centering"
+            "sample_steps", "chains", "lr_end", "momentum_start", "momentum_epochs", "centering", "fast_lr", "fast_decay"
         ]
     )]
     pub resume: Option<PathBuf>,

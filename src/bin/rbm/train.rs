@@ -11,7 +11,8 @@ use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
 use rbm::train::{
-    EpochStats, Observer, RunPosition, Schedule, TrainConfig, Trainer, train_dataset_from,
+    EpochStats, FastWeights, Observer, RunPosition, Schedule, TrainConfig, Trainer,
+    train_dataset_from,
 };
 use rbm::{Error, IdxError, ModelFileError, Rbm};
 use rbm_kernels::Isa;
@@ -50,7 +51,7 @@ fn plan(a: &TrainArgs) -> Plan {
             momentum: a.momentum.unwrap_or(0.0),
             weight_decay: a.weight_decay.unwrap_or(0.0),
             batch_size: a.batch.map_or(batch, |b| b as usize),
-            pcd: a.pcd || a.chains.is_some(),
+            pcd: a.pcd || a.chains.is_some() || a.fast_lr.is_some(),
             seed: a.seed,
             chains: a.chains.map(|c| c as usize),
             lr_end: a.lr_end,
@@ -59,6 +60,10 @@ fn plan(a: &TrainArgs) -> Plan {
             momentum_start: a.momentum_start,
             momentum_steps: 0,
             centering: a.centering,
+            fast_weights: a.fast_lr.map(|lr| FastWeights {
+                lr,
+                decay: a.fast_decay.unwrap_or(0.95),
+            }),
         },
         schedule: Schedule {
             epochs: a.epochs.map_or(epochs, |e| e as usize),

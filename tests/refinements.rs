@@ -1,4 +1,5 @@
-//! Centering (Melchior et al. 2016) and the optimizer's schedules.
+//! Centering (Melchior et al. 2016), fast weights (Tieleman & Hinton 2009), PCD's chain count
+//! and the optimizer's schedules.
 //!
 //! The trainer keeps the model in the ordinary form and folds the centered gradient into it.
 //! Here the centered update is computed the paper's way, in f64 — reparametrise to the
@@ -6,7 +7,7 @@
 //! ⟨(v−μ)(h−λ)ᵀ⟩_m`, `∇b = ⟨v⟩_d − ⟨v⟩_m`, `∇c = ⟨h⟩_d − ⟨h⟩_m`, and map back — and
 //! compared with one step of the trainer.
 
-use rbm::train::{Offsets, TrainConfig, Trainer, TrainerState};
+use rbm::train::{FastWeights, Offsets, TrainConfig, Trainer, TrainerState};
 use rbm::{Rbm, StreamKey};
 
 fn rows(n: usize, width: usize, seed: u64) -> Vec<f32> {
@@ -122,6 +123,7 @@ fn the_centered_step_is_the_papers_update_mapped_to_ordinary_parameters() {
             momentum: None,
             chains: pcd.then(|| rows(chains, nv, 8)),
             offsets: Some(offsets.clone()),
+            fast: None,
         };
         let mut trainer = Trainer::resume(&model, cfg, state).unwrap();
         let v0 = rows(batch, nv, 5);
@@ -149,6 +151,7 @@ fn the_centered_step_is_the_papers_update_mapped_to_ordinary_parameters() {
             momentum: None,
             chains: pcd.then(|| rows(chains, nv, 8)),
             offsets: None,
+            fast: None,
         };
         let mut t2 = Trainer::resume(&model, plain, state).unwrap();
         let mut m2 = model.clone();
@@ -246,4 +249,52 @@ fn pcd_negative_phase_averages_over_its_own_chains() {
     let (d, nd) = run(Some(3 * b + 1));
     assert_eq!(nd, (3 * b + 1) * nv);
     assert_ne!(d.weights(), a.weights());
+}
+
+#[test]
+fn fast_weights_follow_the_regular_step_and_decay() {
+    let (nv, nh, b) = (15, 5, 6);
+    let model = Rbm::new(nv, nh, 2).unwrap();
+    let (lr, fast_lr, decay) = (0.1f32, 0.3f32, 0.5f32);
+    let cfg = TrainConfig {
+        k: 1,
+        lr,
+        batch_size: b,
+        pcd: true,
+        fast_weights: Some(FastWeights { lr: fast_lr, decay }),
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(&model, cfg).unwrap();
+    let zero = t.state().fast.unwrap();
+    assert!(zero.w.iter().chain(&zero.v_bias).all(|&x| x == 0.0));
+    let v0 = rows(b, nv, 3);
+    let mut m1 = model.clone();
+    t.step(&mut m1, &v0).unwrap();
+    // From zero, F = lr_fast · D while the plain SGD step is lr · D.
+    let f1 = t.state().fast.unwrap();
+    let ratio = fast_lr / lr;
+    let check = |f: &[f32], after: &[f32], before: &[f32], what: &str| {
+        for ((&f, &a), &b) in f.iter().zip(after).zip(before) {
+            assert!(
+                (f - ratio * (a - b)).abs() < 1e-5,
+                "{what}: {f} vs {}",
+                ratio * (a - b)
+            );
+        }
+    };
+    check(&f1.w, m1.weights(), model.weights(), "W");
+    check(&f1.v_bias, m1.v_bias(), model.v_bias(), "b");
+    check(&f1.h_bias, m1.h_bias(), model.h_bias(), "c");
+    // The second step decays F and adds the new direction.
+    let mut m2 = m1.clone();
+    t.step(&mut m2, &v0).unwrap();
+    let f2 = t.state().fast.unwrap();
+    for k in 0..nv * nh {
+        let d = (m2.weights()[k] - m1.weights()[k]) / lr;
+        assert!((f2.w[k] - (decay * f1.w[k] + fast_lr * d)).abs() < 1e-5);
+    }
+    assert!(
+        f2.w.iter().any(|&x| x.abs() > 1e-4),
+        "the fast weights moved"
+    );
 }
