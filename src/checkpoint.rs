@@ -13,7 +13,7 @@
 //! | `momentum.W`      | `[H, V]` | with momentum or weight decay: SGD's buffers |
 //! | `momentum.v_bias` | `[V]`    | with `momentum.W`                            |
 //! | `momentum.h_bias` | `[H]`    | with `momentum.W`                            |
-//! | `chains`          | `[C, V]` | PCD after its first step: the chains' states |
+//! | `chains`          | `[C, V]` | PCD after its first step: the chains' states (`C·T` rows, temperature-major, with parallel tempering) |
 //! | `offsets.visible` | `[V]`    | centering after its first step: `μ`          |
 //! | `offsets.hidden`  | `[H]`    | with `offsets.visible`: `λ`                  |
 //! | `fast.W`          | `[H, V]` | FPCD: the fast weights                       |
@@ -475,11 +475,11 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     }
     if let Some(chains) = &c.state.chains {
         let rows = chains.len() / c.model.n_visible().max(1);
-        if !cfg.pcd || rows != cfg.negative_rows() {
+        if !cfg.pcd || rows != cfg.persistent_rows() {
             return bad(format!(
-                "{rows} persistent chains with PCD {} and {} negative chains",
+                "{rows} persistent chains with PCD {} and {} chains to keep",
                 cfg.pcd,
-                cfg.negative_rows()
+                cfg.persistent_rows()
             ));
         }
     }

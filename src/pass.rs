@@ -131,7 +131,7 @@ pub(crate) fn preactivation(
         prob: &mut [],
         index,
     };
-    pass(m, dir, input, rows, bufs, Epilogue::None);
+    pass(m, dir, input, rows, bufs, Epilogue::None, None);
 }
 
 /// `pre = input · M`, `prob = σ(pre + bias)` and, when `sample` is given, `state ~ prob` with
@@ -148,7 +148,26 @@ pub(crate) fn conditional(
         Some((state, key)) => Epilogue::Sample(state, key),
         None => Epilogue::Sigmoid,
     };
-    pass(m, dir, input, rows, bufs, epilogue);
+    pass(m, dir, input, rows, bufs, epilogue, None);
+}
+
+/// [`conditional`] at inverse temperature `beta`: `prob = σ(β·pre + bias)` with `bias`
+/// (`n_out` values) the layer's bias already multiplied by `β`, the conditional of the
+/// tempered model `p_β ∝ exp(−β·E)`.
+pub(crate) fn conditional_tempered(
+    m: &Rbm,
+    dir: Conditional,
+    input: &[f32],
+    rows: usize,
+    bufs: PassBuffers<'_>,
+    sample: Option<(&mut [f32], StreamKey)>,
+    (beta, bias): (f32, &[f32]),
+) {
+    let epilogue = match sample {
+        Some((state, key)) => Epilogue::Sample(state, key),
+        None => Epilogue::Sigmoid,
+    };
+    pass(m, dir, input, rows, bufs, epilogue, Some((beta, bias)));
 }
 
 /// What follows the product in each block, while the block's rows are in cache.
@@ -161,7 +180,8 @@ enum Epilogue<'a> {
     Sample(&'a mut [f32], StreamKey),
 }
 
-/// The fused pass: per block of rows, the product into `pre`, then the epilogue on the block.
+/// The fused pass: per block of rows, the product into `pre`, then the epilogue on the block,
+/// `σ(scale·pre + bias)` with `(scale, bias)` from `temper`, else `(1, the layer's bias)`.
 fn pass(
     m: &Rbm,
     dir: Conditional,
@@ -169,6 +189,7 @@ fn pass(
     rows: usize,
     bufs: PassBuffers<'_>,
     epilogue: Epilogue<'_>,
+    temper: Option<(f32, &[f32])>,
 ) {
     let PassBuffers { pre, prob, index } = bufs;
     let (n_in, n_out) = dir.sizes(m);
@@ -182,7 +203,8 @@ fn pass(
         .build(input, rows, n_in)
         .is_some_and(|ones| sparse_enough(ones, rows, n_in));
     let rb = block_rows(rows, par);
-    let (index, w, bias) = (&*index, dir.weights(m), dir.bias(m));
+    let (index, w) = (&*index, dir.weights(m));
+    let (scale, bias) = temper.unwrap_or((1.0, dir.bias(m)));
     let key = match &epilogue {
         Epilogue::Sample(_, key) => Some(*key),
         _ => None,
@@ -216,10 +238,10 @@ fn pass(
             match (state_b, key) {
                 (Some(state_b), Some(key)) => {
                     for (i, ((x, p), s)) in rows_b.zip(state_b.chunks_mut(n_out)).enumerate() {
-                        sigmoid_affine_sample(x, 1.0, bias, key.derive((r0 + i) as u64), 0, p, s);
+                        sigmoid_affine_sample(x, scale, bias, key.derive((r0 + i) as u64), 0, p, s);
                     }
                 }
-                _ => rows_b.for_each(|(x, p)| sigmoid_affine(x, 1.0, bias, p)),
+                _ => rows_b.for_each(|(x, p)| sigmoid_affine(x, scale, bias, p)),
             }
         };
     let c = rb * n_out;

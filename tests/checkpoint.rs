@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rbm::checkpoint::{Checkpoint, parse_checkpoint, serialize_checkpoint};
 use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::train::{
-    FastWeights, Observer, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
-    train_dataset_from,
+    FastWeights, Observer, ParamSet, RunPosition, Schedule, Tempering, TrainConfig, Trainer,
+    TrainerState, train_dataset_from,
 };
 use rbm::{Error, ModelFileError, Rbm};
 
@@ -163,6 +163,21 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             fast_weights: Some(FastWeights {
                 lr: 0.05,
                 decay: 0.95,
+            }),
+            ..TrainConfig::default()
+        },
+        // Parallel tempering with more chains than rows.
+        TrainConfig {
+            k: 1,
+            lr: 0.05,
+            momentum: 0.5,
+            batch_size: 16,
+            pcd: true,
+            seed: 14,
+            chains: Some(20),
+            tempering: Some(Tempering {
+                temperatures: 3,
+                beta_min: 0.4,
             }),
             ..TrainConfig::default()
         },

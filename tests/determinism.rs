@@ -1,6 +1,6 @@
 //! The same seed gives bit-identical models whatever the number of threads.
 
-use rbm::train::{FastWeights, TrainConfig, Trainer};
+use rbm::train::{FastWeights, Tempering, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// A batch for step `step`: sparse 0/1 rows (about 13% ones, as MNIST) or, with `grey`,
@@ -74,6 +74,21 @@ fn one_two_and_eight_threads_give_identical_models() {
             fast_weights: Some(FastWeights {
                 lr: 0.05,
                 decay: 0.95,
+            }),
+            ..TrainConfig::default()
+        },
+        // Parallel tempering with more chains than rows.
+        TrainConfig {
+            k: 1,
+            lr: 0.05,
+            momentum: 0.5,
+            batch_size: 16,
+            pcd: true,
+            seed: 14,
+            chains: Some(20),
+            tempering: Some(Tempering {
+                temperatures: 3,
+                beta_min: 0.4,
             }),
             ..TrainConfig::default()
         },

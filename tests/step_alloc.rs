@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rbm::train::{TrainConfig, Trainer};
+use rbm::train::{Tempering, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// `System`, counting allocation calls of every thread.
@@ -83,6 +83,16 @@ fn training_steps_after_the_first_do_not_allocate() {
                 lr_end: Some(0.001),
                 anneal_steps: 4,
                 centering: Some(0.01),
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                k: 1,
+                batch_size: 64,
+                pcd: true,
+                tempering: Some(Tempering {
+                    temperatures: 4,
+                    beta_min: 0.5,
+                }),
                 ..TrainConfig::default()
             },
         ] {

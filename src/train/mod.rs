@@ -15,9 +15,11 @@
 //! number of threads.
 
 mod fit;
+pub mod tempering;
 mod update;
 
 pub use fit::{EpochStats, Observer, RunPosition, Schedule, train_dataset, train_dataset_from};
+pub use tempering::ParallelTempering;
 pub use update::{Gradient, cd_gradient};
 
 use rbm_kernels::StreamKey;
@@ -76,6 +78,10 @@ pub struct TrainConfig {
     /// FPCD's fast weights (PCD only); `None` for none.
     #[serde(default)]
     pub fast_weights: Option<FastWeights>,
+    /// Parallel tempering (PCD only, not with fast weights): `chains` (or `B`) chains at
+    /// each temperature; `None` for plain persistent chains.
+    #[serde(default)]
+    pub tempering: Option<Tempering>,
 }
 
 impl Default for TrainConfig {
@@ -96,6 +102,7 @@ impl Default for TrainConfig {
             momentum_steps: 0,
             centering: None,
             fast_weights: None,
+            tempering: None,
         }
     }
 }
@@ -126,6 +133,11 @@ impl TrainConfig {
             Some(m) if step < self.momentum_steps => m,
             _ => self.momentum,
         }
+    }
+
+    /// The number of persistent chains kept: the negative rows times the temperatures.
+    pub fn persistent_rows(&self) -> usize {
+        self.negative_rows() * self.tempering.map_or(1, |t| t.temperatures)
     }
 
     /// The optimizer's settings at step `step` (0-based).
@@ -199,6 +211,16 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
+        if let Some(t) = self.tempering
+            && !(self.pcd
+                && self.fast_weights.is_none()
+                && t.temperatures >= 2
+                && (0.0..1.0).contains(&t.beta_min))
+        {
+            return bad(format!(
+                "parallel tempering needs PCD without fast weights, ≥ 2 temperatures and a smallest inverse temperature in [0, 1), got {t:?}"
+            ));
+        }
         Ok(())
     }
 }
@@ -210,6 +232,15 @@ pub struct StepStats {
     pub loss: f64,
     /// Mean squared error per pixel between `V₀` and its first reconstruction `p(v | H₀)`.
     pub recon_error: f64,
+}
+
+/// Parallel tempering as the negative phase of PCD (see [`tempering`]).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tempering {
+    /// Inverse temperatures (`≥ 2`), spaced evenly from 1 down to `beta_min`.
+    pub temperatures: usize,
+    /// The hottest chains' inverse temperature, in `[0, 1)`.
+    pub beta_min: f32,
 }
 
 /// One buffer per parameter of an [`Rbm`], in its layouts: SGD's momentum buffers (`buf`
@@ -341,6 +372,8 @@ pub struct Trainer {
     offsets: Option<Offsets>,
     /// FPCD: the fast weights, and the model plus them that the chains sample from.
     fast: Option<(update::Fast, Rbm)>,
+    /// Parallel tempering's chains (instead of `persistent`).
+    pt: Option<tempering::ParallelTempering>,
     steps: u64,
     epoch: usize,
     step_in_epoch: usize,
@@ -361,6 +394,15 @@ impl Trainer {
             velocity: config.has_momentum().then(|| update::Velocity::new(nv, nh)),
             persistent: None,
             offsets: None,
+            pt: match config.tempering {
+                Some(t) => Some(tempering::ParallelTempering::new(
+                    nv,
+                    nh,
+                    tempering::ParallelTempering::ladder(t.temperatures, t.beta_min),
+                    c,
+                )?),
+                None => None,
+            },
             fast: match config.fast_weights {
                 Some(f) => Some((
                     update::Fast::new(nv, nh, f.lr, f.decay),
@@ -430,7 +472,7 @@ impl Trainer {
             check_len(
                 "persistent chains",
                 chains.len(),
-                t.config.negative_rows() * nv,
+                t.config.persistent_rows() * nv,
             )?;
         }
         if let Some(o) = &state.offsets {
@@ -464,7 +506,10 @@ impl Trainer {
                 )));
             }
         }
-        t.persistent = state.chains;
+        match (&mut t.pt, state.chains) {
+            (Some(pt), Some(chains)) => pt.set_states(&chains)?,
+            (_, chains) => t.persistent = chains,
+        }
         t.offsets = state.offsets;
         t.steps = state.steps;
         Ok(t)
@@ -484,7 +529,10 @@ impl Trainer {
                     h_bias: vel.h_bias.clone(),
                 }
             }),
-            chains: self.persistent.clone(),
+            chains: match &self.pt {
+                Some(pt) => pt.started().then(|| pt.states().to_vec()),
+                None => self.persistent.clone(),
+            },
             offsets: self.offsets.clone(),
             fast: self.fast.as_ref().map(|(f, _)| {
                 let mut w = vec![0.0; nh * nv];
@@ -648,6 +696,21 @@ impl Trainer {
                 None,
             );
             recon = squared_error(v0, &ws.recon);
+            if let Some(pt) = &mut self.pt {
+                if !pt.started() {
+                    pt.start(v0);
+                }
+                pt.sweep(
+                    model,
+                    self.config.k,
+                    key.derive(1),
+                    (self.steps % 2) as usize,
+                );
+                ws.vk.copy_from_slice(pt.visible(0));
+                ws.hk_pre.copy_from_slice(pt.hidden_pre());
+                ws.hk_prob.copy_from_slice(pt.hidden_prob());
+                return recon;
+            }
             let nv = self.n_visible;
             let chains = self
                 .persistent

@@ -215,6 +215,13 @@ pub struct TrainArgs {
     /// Decay of the fast weights per step [default: 0.95].
     #[arg(long, requires = "fast_lr")]
     pub fast_decay: Option<f32>,
+    /// Parallel tempering with this many inverse temperatures (spaced evenly from 1 down to
+    /// --beta-min) as the negative phase; implies --pcd.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub temperatures: Option<u32>,
+    /// The hottest chains' inverse temperature [default: 0.5].
+    #[arg(long, requires = "temperatures")]
+    pub beta_min: Option<f32>,
     /// Epochs [default: 10].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
@@ -247,7 +254,7 @@ pub struct TrainArgs {
         conflicts_with_all = [
             "out", "preset", "hidden", "k", "pcd", "batch", "lr", "momentum", "weight_decay",
             "epochs", "batches_per_epoch", "binarize", "marginal_bias", "seed", "eval_every",
-            "sample_steps", "chains", "lr_end", "momentum_start", "momentum_epochs", "centering", "fast_lr", "fast_decay"
+            "sample_steps", "chains", "lr_end", "momentum_start", "momentum_epochs", "centering", "fast_lr", "fast_decay", "temperatures", "beta_min"
         ]
     )]
     pub resume: Option<PathBuf>,

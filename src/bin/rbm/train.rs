@@ -11,7 +11,7 @@ use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
 use rbm::train::{
-    EpochStats, FastWeights, Observer, RunPosition, Schedule, TrainConfig, Trainer,
+    EpochStats, FastWeights, Observer, RunPosition, Schedule, Tempering, TrainConfig, Trainer,
     train_dataset_from,
 };
 use rbm::{Error, IdxError, ModelFileError, Rbm};
@@ -51,7 +51,7 @@ fn plan(a: &TrainArgs) -> Plan {
             momentum: a.momentum.unwrap_or(0.0),
             weight_decay: a.weight_decay.unwrap_or(0.0),
             batch_size: a.batch.map_or(batch, |b| b as usize),
-            pcd: a.pcd || a.chains.is_some() || a.fast_lr.is_some(),
+            pcd: a.pcd || a.chains.is_some() || a.fast_lr.is_some() || a.temperatures.is_some(),
             seed: a.seed,
             chains: a.chains.map(|c| c as usize),
             lr_end: a.lr_end,
@@ -63,6 +63,10 @@ fn plan(a: &TrainArgs) -> Plan {
             fast_weights: a.fast_lr.map(|lr| FastWeights {
                 lr,
                 decay: a.fast_decay.unwrap_or(0.95),
+            }),
+            tempering: a.temperatures.map(|t| Tempering {
+                temperatures: t as usize,
+                beta_min: a.beta_min.unwrap_or(0.5),
             }),
         },
         schedule: Schedule {
