@@ -73,7 +73,7 @@ pub fn run(a: &SampleArgs) -> rbm::Result<()> {
 fn is_fashion(config: &Option<Value>) -> bool {
     config.as_ref().is_some_and(|c| {
         c["dataset"].as_str().is_some_and(|d| d.contains("fashion"))
-            || c["preset"].as_str() == Some("SeedFashion")
+            || matches!(c["preset"].as_str(), Some("SeedFashion" | "BestFashion"))
     })
 }
 

@@ -31,35 +31,103 @@ struct Plan {
     marginal_bias: bool,
 }
 
+/// What a preset sets; each flag given overrides its field.
+struct PresetValues {
+    hidden: usize,
+    k: usize,
+    lr: f32,
+    batch: usize,
+    epochs: usize,
+    per_epoch: Option<usize>,
+    order: Order,
+    momentum: f32,
+    momentum_start: Option<f32>,
+    lr_end: Option<f32>,
+    chains: Option<usize>,
+    centering: Option<f32>,
+    marginal_bias: bool,
+}
+
+impl PresetValues {
+    /// The reference notebook's recipe: plain SGD, no refinements.
+    fn notebook(k: usize, lr: f32, batch: usize, epochs: usize, per_epoch: Option<usize>) -> Self {
+        PresetValues {
+            hidden: 500,
+            k,
+            lr,
+            batch,
+            epochs,
+            per_epoch,
+            order: if per_epoch.is_some() {
+                Order::Sequential
+            } else {
+                Order::Shuffled
+            },
+            momentum: 0.0,
+            momentum_start: None,
+            lr_end: None,
+            chains: None,
+            centering: None,
+            marginal_bias: false,
+        }
+    }
+
+    /// The best recipe the quality table found (README "Learning quality"): centered PCD-1
+    /// with 100 chains, batch 100, lr 0.05 decaying linearly to 0, momentum 0.5 for 5 epochs
+    /// then 0.9, visible biases from the pixel marginals.
+    fn best(epochs: usize) -> Self {
+        PresetValues {
+            momentum: 0.9,
+            momentum_start: Some(0.5),
+            lr_end: Some(0.0),
+            chains: Some(100),
+            centering: Some(0.01),
+            marginal_bias: true,
+            ..PresetValues::notebook(1, 0.05, 100, epochs, None)
+        }
+    }
+
+    fn of(preset: Option<Preset>) -> Self {
+        match preset {
+            Some(Preset::SeedMnist) => PresetValues::notebook(3, 0.01, 64, 10, Some(301)),
+            Some(Preset::SeedFashion) => PresetValues::notebook(2, 0.01, 32, 40, Some(501)),
+            Some(Preset::BestMnist) => PresetValues::best(BEST_MNIST_EPOCHS),
+            Some(Preset::BestFashion) => PresetValues::best(BEST_FASHION_EPOCHS),
+            None => PresetValues::notebook(3, 0.01, 64, 10, None),
+        }
+    }
+}
+
+/// Epochs of `--preset best-mnist` (within 30 minutes on the 2-core machine).
+const BEST_MNIST_EPOCHS: usize = 200;
+/// Epochs of `--preset best-fashion`.
+const BEST_FASHION_EPOCHS: usize = 200;
+
 fn plan(a: &TrainArgs) -> Plan {
-    // (hidden, k, lr, batch, epochs, batches per epoch, order)
-    let (hidden, k, lr, batch, epochs, per_epoch, order) = match a.preset {
-        Some(Preset::SeedMnist) => (500, 3, 0.01, 64, 10, Some(301), Order::Sequential),
-        Some(Preset::SeedFashion) => (500, 2, 0.01, 32, 40, Some(501), Order::Sequential),
-        None => (500, 3, 0.01, 64, 10, None, Order::Shuffled),
-    };
+    let p = PresetValues::of(a.preset);
     let binarize = match a.binarize {
         None | Some(BinarizeArg::Stochastic) => Binarize::Stochastic,
         Some(BinarizeArg::Threshold) => Binarize::Threshold,
         Some(BinarizeArg::None) => Binarize::None,
     };
+    let chains = a.chains.map(|c| c as usize).or(p.chains);
     Plan {
-        hidden: a.hidden.map_or(hidden, |h| h as usize),
+        hidden: a.hidden.map_or(p.hidden, |h| h as usize),
         train: TrainConfig {
-            k: a.k.map_or(k, |k| k as usize),
-            lr: a.lr.unwrap_or(lr),
-            momentum: a.momentum.unwrap_or(0.0),
+            k: a.k.map_or(p.k, |k| k as usize),
+            lr: a.lr.unwrap_or(p.lr),
+            momentum: a.momentum.unwrap_or(p.momentum),
             weight_decay: a.weight_decay.unwrap_or(0.0),
-            batch_size: a.batch.map_or(batch, |b| b as usize),
-            pcd: a.pcd || a.chains.is_some() || a.fast_lr.is_some() || a.temperatures.is_some(),
+            batch_size: a.batch.map_or(p.batch, |b| b as usize),
+            pcd: a.pcd || chains.is_some() || a.fast_lr.is_some() || a.temperatures.is_some(),
             seed: a.seed,
-            chains: a.chains.map(|c| c as usize),
-            lr_end: a.lr_end,
+            chains,
+            lr_end: a.lr_end.or(p.lr_end),
             // Set from the dataset's size by `schedule_steps`.
             anneal_steps: 0,
-            momentum_start: a.momentum_start,
+            momentum_start: a.momentum_start.or(p.momentum_start),
             momentum_steps: 0,
-            centering: a.centering,
+            centering: a.centering.or(p.centering),
             fast_weights: a.fast_lr.map(|lr| FastWeights {
                 lr,
                 decay: a.fast_decay.unwrap_or(0.95),
@@ -70,12 +138,12 @@ fn plan(a: &TrainArgs) -> Plan {
             }),
         },
         schedule: Schedule {
-            epochs: a.epochs.map_or(epochs, |e| e as usize),
-            batches_per_epoch: a.batches_per_epoch.map(|b| b as usize).or(per_epoch),
-            order,
+            epochs: a.epochs.map_or(p.epochs, |e| e as usize),
+            batches_per_epoch: a.batches_per_epoch.map(|b| b as usize).or(p.per_epoch),
+            order: p.order,
             binarize,
         },
-        marginal_bias: a.marginal_bias,
+        marginal_bias: a.marginal_bias || p.marginal_bias,
     }
 }
 
@@ -373,7 +441,11 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         .clone()
         .unwrap_or_else(|| snapshot_steps(plan.train.k));
     let name = &record.dataset;
-    let fashion = name.contains("fashion") || record.preset == Some(Preset::SeedFashion);
+    let fashion = name.contains("fashion")
+        || matches!(
+            record.preset,
+            Some(Preset::SeedFashion | Preset::BestFashion)
+        );
     let title = format!(
         "{name}{}: {}–{} RBM, CD-{}, loss per epoch",
         record

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Learning quality per training method and time budget, measured by `rbm eval` (AIS with the
+# default 14,500 temperatures and 100 runs, plus RAISE on 100 test rows), on MNIST with
+# stochastic test binarization. Each method first trains one calibration epoch to measure its
+# seconds per epoch; each budget then gets floor(budget / that) epochs (at least 1), so
+# "budget" is the training wall time on this machine, with the learning rate annealed over the
+# whole run.
+#
+#   scripts/quality_table.sh [BUDGETS_MINUTES] [METHODS]
+#     BUDGETS_MINUTES: comma-separated, default "1,5"
+#     METHODS: comma-separated names from the list below, default all
+# Environment: RBM_DATA (default ../shared/data), OUT (default runs/quality), THREADS (2).
+# Writes $OUT/<method>-<budget>m/ run folders, $OUT/results.jsonl (one line per run) and
+# prints a Markdown table (also in $OUT/table.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGETS=${1:-1,5}
+export RBM_DATA=${RBM_DATA:-$(cd .. && pwd)/shared/data}
+OUT=${OUT:-runs/quality}
+THREADS=${THREADS:-2}
+mkdir -p "$OUT"
+cargo build --release --quiet
+RBM=target/release/rbm
+
+# name | flags (784–500, batch 100, shuffled full epochs, visible biases from the marginals,
+# lr 0.05 decaying linearly to 0, momentum 0.5 for 5 epochs then 0.9).
+COMMON="--dataset mnist --hidden 500 --batch 100 --marginal-bias --lr 0.05 --lr-end 0 --momentum 0.9 --momentum-start 0.5"
+declare -A FLAGS=(
+  [cd1]="--k 1"
+  [cd10]="--k 10"
+  [pcd1]="--k 1 --pcd --chains 100"
+  [pcd1-centered]="--k 1 --pcd --chains 100 --centering 0.01"
+  [fpcd-centered]="--k 1 --fast-lr 0.05 --chains 100 --centering 0.01"
+  [pt-centered]="--k 1 --temperatures 5 --beta-min 0.6 --chains 100 --centering 0.01"
+)
+ORDER=(cd1 cd10 pcd1 pcd1-centered fpcd-centered pt-centered)
+if [ -n "${2:-}" ]; then IFS=, read -r -a ORDER <<<"$2"; fi
+
+for m in "${ORDER[@]}"; do
+  flags=${FLAGS[$m]:?unknown method $m}
+  # shellcheck disable=SC2086
+  cal=$("$RBM" --threads "$THREADS" train $COMMON $flags --epochs 1 --out "$OUT/$m-calibration" --json | tail -n 1)
+  per_epoch=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$cal")
+  IFS=, read -r -a budgets <<<"$BUDGETS"
+  for b in "${budgets[@]}"; do
+    epochs=$(python3 -c "import sys; print(max(1, int(float(sys.argv[1]) * 60 / float(sys.argv[2]))))" "$b" "$per_epoch")
+    dir="$OUT/$m-${b}m"
+    echo "== $m, $b min: $epochs epochs of ${per_epoch}s" >&2
+    # shellcheck disable=SC2086
+    train=$("$RBM" --threads "$THREADS" train $COMMON $flags --epochs "$epochs" --out "$dir" --json | tail -n 1)
+    eval=$("$RBM" --threads "$THREADS" eval --model "$dir/model.safetensors" --dataset mnist --reverse --json | tail -n 1)
+    python3 - "$m" "$b" "$epochs" "$train" "$eval" "$COMMON $flags" >>"$OUT/results.jsonl" <<'EOF'
+import json, sys
+m, b, epochs, train, ev, flags = sys.argv[1:]
+t, e = json.loads(train), json.loads(ev)
+print(json.dumps({"method": m, "budget_min": float(b), "epochs": int(epochs),
+    "train_seconds": t["seconds"], "test_ll": e["test_ll"], "test_ll_lo": e["test_ll_lo"],
+    "test_ll_hi": e["test_ll_hi"], "reverse_test_ll": e.get("reverse_test_ll"),
+    "reverse_test_ll_se": e.get("reverse_test_ll_se"),
+    "ais_test_ll_reverse_rows": e.get("ais_test_ll_reverse_rows"), "flags": flags}))
+EOF
+  done
+done
+
+python3 - "$OUT/results.jsonl" <<'EOF' | tee "$OUT/table.md"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| method | budget | epochs | training s | AIS test LL [±3 s.e.] | RAISE (100 rows) | AIS on those rows |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['method']} | {r['budget_min']:g} min | {r['epochs']} | {r['train_seconds']:.0f} | "
+          f"{r['test_ll']:.2f} [{r['test_ll_lo']:.2f}, {r['test_ll_hi']:.2f}] | "
+          f"{r['reverse_test_ll']:.2f} ± {r['reverse_test_ll_se']:.2f} | {r['ais_test_ll_reverse_rows']:.2f} |")
+EOF
