@@ -528,6 +528,18 @@ fn an_absurd_batch_size_is_an_error_not_an_abort() {
         ..TrainConfig::default()
     };
     assert!(matches!(Trainer::new(&model, cfg), Err(Error::Config(_))));
+    // Parallel tempering's chains are sized the same careful way.
+    let pt = |temperatures, chains| TrainConfig {
+        pcd: true,
+        chains: Some(chains),
+        tempering: Some(Tempering {
+            temperatures,
+            beta_min: 0.5,
+        }),
+        ..TrainConfig::default()
+    };
+    assert!(matches!(Trainer::new(&model, pt(1 << 20, 10)), Err(Error::Config(_))));
+    assert!(matches!(Trainer::new(&model, pt(8, usize::MAX / 4)), Err(Error::Config(_))));
 }
 
 #[test]

@@ -361,7 +361,8 @@ pub fn checkpoint(data: &[u8]) -> bool {
     }
     assert!(c.position.epoch < c.schedule.epochs);
     // A trainer allocates buffers for a batch: only for batch sizes a fuzz input could back.
-    if c.config.batch_size.saturating_mul(v + h) <= 1 << 20 {
+    let rows = c.config.batch_size.max(c.config.persistent_rows());
+    if rows.saturating_mul(v + h) <= 1 << 20 {
         let trainer = c.trainer().expect("an accepted checkpoint gives a trainer");
         assert_eq!(trainer.steps(), c.state.steps);
         assert_eq!(trainer.state(), c.state);

@@ -137,7 +137,8 @@ impl TrainConfig {
 
     /// The number of persistent chains kept: the negative rows times the temperatures.
     pub fn persistent_rows(&self) -> usize {
-        self.negative_rows() * self.tempering.map_or(1, |t| t.temperatures)
+        self.negative_rows()
+            .saturating_mul(self.tempering.map_or(1, |t| t.temperatures))
     }
 
     /// The optimizer's settings at step `step` (0-based).
@@ -214,11 +215,11 @@ impl TrainConfig {
         if let Some(t) = self.tempering
             && !(self.pcd
                 && self.fast_weights.is_none()
-                && t.temperatures >= 2
+                && (2..=MAX_TEMPERATURES).contains(&t.temperatures)
                 && (0.0..1.0).contains(&t.beta_min))
         {
             return bad(format!(
-                "parallel tempering needs PCD without fast weights, ≥ 2 temperatures and a smallest inverse temperature in [0, 1), got {t:?}"
+                "parallel tempering needs PCD without fast weights, 2 to {MAX_TEMPERATURES} temperatures and a smallest inverse temperature in [0, 1), got {t:?}"
             ));
         }
         Ok(())
@@ -233,6 +234,9 @@ pub struct StepStats {
     /// Mean squared error per pixel between `V₀` and its first reconstruction `p(v | H₀)`.
     pub recon_error: f64,
 }
+
+/// The most inverse temperatures parallel tempering accepts.
+pub const MAX_TEMPERATURES: usize = 1024;
 
 /// Parallel tempering as the negative phase of PCD (see [`tempering`]).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -319,7 +323,7 @@ struct Workspace {
 }
 
 /// A zeroed buffer of `rows × per_row` values, or an error if it cannot be allocated.
-fn zeros(rows: usize, per_row: usize) -> Result<Vec<f32>> {
+pub(crate) fn zeros(rows: usize, per_row: usize) -> Result<Vec<f32>> {
     let n = rows.checked_mul(per_row);
     let mut buf = Vec::new();
     n.and_then(|n| buf.try_reserve_exact(n).ok().map(|()| n))

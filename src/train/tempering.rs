@@ -20,6 +20,7 @@ use rbm_kernels::{StreamKey, scalar};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
 use crate::pass::{self, Conditional, PassBuffers, RowIndex};
+use crate::train::zeros;
 
 /// The stream tag of the swap decisions (below the per-temperature Gibbs streams).
 const SWAP: u64 = u64::MAX;
@@ -66,7 +67,7 @@ impl ParallelTempering {
     /// start at 1 and decrease, all in `[0, 1]`).
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad ladder or no chains.
+    /// [`Error::Config`] for a bad ladder or no chains, or chains that do not fit in memory.
     pub fn new(nv: usize, nh: usize, betas: Vec<f32>, chains: usize) -> Result<Self> {
         let decreasing = betas.windows(2).all(|w| w[1] < w[0]);
         if betas.len() < 2
@@ -80,20 +81,22 @@ impl ParallelTempering {
             )));
         }
         let t = betas.len();
-        let zeros = |n: usize| vec![0.0f32; n];
+        let rows = t.checked_mul(chains).ok_or_else(|| {
+            Error::Config(format!("{t} temperatures × {chains} chains is too many"))
+        })?;
         Ok(ParallelTempering {
             chains,
             nv,
             nh,
-            v: zeros(t * chains * nv),
-            pre_h: zeros(t * chains * nh),
-            prob_h: zeros(chains * nh),
-            h: zeros(chains * nh),
-            prob_scratch: zeros(chains * nh),
-            pre_v: zeros(chains * nv),
-            prob_v: zeros(chains * nv),
-            bias_v: zeros(t * nv),
-            bias_h: zeros(t * nh),
+            v: zeros(rows, nv)?,
+            pre_h: zeros(rows, nh)?,
+            prob_h: zeros(chains, nh)?,
+            h: zeros(chains, nh)?,
+            prob_scratch: zeros(chains, nh)?,
+            pre_v: zeros(chains, nv)?,
+            prob_v: zeros(chains, nv)?,
+            bias_v: zeros(t, nv)?,
+            bias_h: zeros(t, nh)?,
             index: RowIndex::default(),
             started: false,
             accepted: vec![0; t - 1],
