@@ -53,11 +53,12 @@ impl Conditional {
         }
     }
 
-    /// The `input × output` weight matrix of this pass, row-major (`Wᵀ` or `W`).
-    fn weights(self, m: &Rbm) -> &[f32] {
+    /// The `input × output` weight matrix of this pass, row-major (`Wᵀ` or `W`), and its
+    /// row stride.
+    fn weights(self, m: &Rbm) -> (&[f32], usize) {
         match self {
-            Conditional::Hidden => m.weights_t(),
-            Conditional::Visible => m.weights(),
+            Conditional::Hidden => (m.weights_t(), m.wt_stride()),
+            Conditional::Visible => (m.weights(), m.n_visible()),
         }
     }
 }
@@ -182,7 +183,7 @@ fn pass(
         .build(input, rows, n_in)
         .is_some_and(|ones| sparse_enough(ones, rows, n_in));
     let rb = block_rows(rows, par);
-    let (index, w, bias) = (&*index, dir.weights(m), dir.bias(m));
+    let (index, (w, ld), bias) = (&*index, dir.weights(m), dir.bias(m));
     let key = match &epilogue {
         Epilogue::Sample(_, key) => Some(*key),
         _ => None,
@@ -194,7 +195,7 @@ fn pass(
             if binary {
                 gather_rows(
                     w,
-                    n_out,
+                    ld,
                     n_out,
                     index.lists(r0, r0 + nr),
                     pre_b,
@@ -206,7 +207,7 @@ fn pass(
                 gemm(
                     1.0,
                     x,
-                    Mat::row_major(w, n_in, n_out),
+                    Mat::new(w, n_in, n_out, ld, 1),
                     0.0,
                     MatMut::row_major(pre_b, nr, n_out),
                 );

@@ -204,9 +204,6 @@ mod x86 {
         Some(count)
     }
 
-    /// Rows gathered together per group (independent accumulators in flight).
-    const GROUP: usize = 8;
-
     /// # Safety
     /// AVX-512 F must be available; every row named by every list must have `n` readable
     /// floats at `m.add(i·ld)`; for each list row `r`, `out[r·ld_out .. r·ld_out + n]` must be
@@ -222,57 +219,88 @@ mod x86 {
         ld_out: usize,
         mode: Accumulate,
     ) {
+        // Long lists (the conditional passes) keep 12 rows × 2 vectors of sums in flight;
+        // short ones (the gradient: a list per visible unit over the batch's rows) 4 × 4, whose
+        // unequal tails then still run 4 independent chains each. Both give the same bits.
+        let total: usize = lists.nnz.iter().map(|&c| c as usize).sum();
+        // SAFETY: forwarded contract.
+        unsafe {
+            if total >= 32 * lists.rows() {
+                tiles::<12, 2>(m, ld, n, lists, out, ld_out, mode)
+            } else {
+                tiles::<4, 4>(m, ld, n, lists, out, ld_out, mode)
+            }
+        }
+    }
+
+    /// Column tiles of `T` vectors (then single, masked vectors for the last `< T·16`
+    /// columns), outermost; groups of `G` rows inside, so each tile of `m` is reused from
+    /// cache by every row of the block.
+    ///
+    /// # Safety
+    /// As [`gather_rows_avx512`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tiles<const G: usize, const T: usize>(
+        m: *const f32,
+        ld: usize,
+        n: usize,
+        lists: &super::Lists<'_>,
+        out: &mut [f32],
+        ld_out: usize,
+        mode: Accumulate,
+    ) {
         const L: usize = 16;
         let rows = lists.rows();
+        let o = out.as_mut_ptr();
         let mut c = 0;
         while c < n {
-            let w = (n - c).min(L);
-            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+            let wide = n - c >= T * L;
+            let w = if wide { T * L } else { (n - c).min(L) };
+            let mask: __mmask16 = if w >= L { 0xFFFF } else { (1u16 << w) - 1 };
+            let (m_c, o_c) = (m.wrapping_add(c), o.wrapping_add(c));
             let mut r = 0;
-            while r + GROUP <= rows {
-                // SAFETY: as this function's contract, for rows r..r + GROUP, columns c..c + w.
-                unsafe {
-                    group::<GROUP>(
-                        m.add(c),
-                        ld,
-                        lists,
-                        r,
-                        out.as_mut_ptr().add(c),
-                        ld_out,
-                        mode,
-                        mask,
-                    )
-                };
-                r += GROUP;
-            }
-            while r < rows {
-                // SAFETY: as above, for row r alone.
-                unsafe {
-                    group::<1>(
-                        m.add(c),
-                        ld,
-                        lists,
-                        r,
-                        out.as_mut_ptr().add(c),
-                        ld_out,
-                        mode,
-                        mask,
-                    )
-                };
-                r += 1;
+            // The four calls below: columns c..c + w ≤ n of the rows the lists name and of the
+            // output rows r..r + G (or r) are in bounds by this function's contract; a
+            // `T`-vector group reads exactly T·16 = w columns, a 1-vector group the masked w.
+            // SAFETY: as just said.
+            unsafe {
+                if wide {
+                    while r + G <= rows {
+                        group::<G, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += G;
+                    }
+                    while r < rows {
+                        group::<1, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += 1;
+                    }
+                } else {
+                    while r + G <= rows {
+                        group::<G, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += G;
+                    }
+                    while r < rows {
+                        group::<1, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += 1;
+                    }
+                }
             }
             c += w;
         }
     }
 
-    /// Rows `r0..r0 + G` of one column tile: `G` running sums, each over its own list in order.
+    /// Rows `r0..r0 + G` of one column tile of `T` vectors: `G × T` running sums, each row
+    /// over its own list in order. Up to the shortest list the rows advance together (the
+    /// loads of different rows are independent); each row's remainder then runs alone.
     ///
     /// # Safety
-    /// As [`gather_rows_avx512`], for the masked lanes of the tile starting at `m` and `out`.
+    /// As [`gather_rows_avx512`], for the tile starting at `m` and `out`: `T` full vectors,
+    /// or the lanes of `mask` of one vector when `T == 1`.
     #[inline]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn group<const G: usize>(
+    unsafe fn group<const G: usize, const T: usize>(
         m: *const f32,
         ld: usize,
         lists: &super::Lists<'_>,
@@ -282,29 +310,36 @@ mod x86 {
         mode: Accumulate,
         mask: __mmask16,
     ) {
+        const L: usize = 16;
         let mut l: [&[u32]; G] = [&[]; G];
         for (g, list) in l.iter_mut().enumerate() {
             *list = lists.row(r0 + g);
         }
         let common = l.iter().map(|x| x.len()).min().unwrap_or(0);
-        let mut acc = [_mm512_setzero_ps(); G];
+        let mut acc = [[_mm512_setzero_ps(); T]; G];
         for t in 0..common {
             for g in 0..G {
                 // SAFETY: t < common ≤ l[g].len().
                 let i = unsafe { *l[g].get_unchecked(t) } as usize;
-                // SAFETY: row i of m has the tile's masked lanes readable (contract).
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld)) };
-                acc[g] = _mm512_add_ps(acc[g], v);
+                for (v, a) in acc[g].iter_mut().enumerate() {
+                    // SAFETY: row i of m has the tile readable (contract).
+                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld + v * L)) };
+                    *a = _mm512_add_ps(*a, x);
+                }
             }
         }
         for g in 0..G {
             for &i in &l[g][common..] {
-                // SAFETY: as above.
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld)) };
-                acc[g] = _mm512_add_ps(acc[g], v);
+                for (v, a) in acc[g].iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld + v * L)) };
+                    *a = _mm512_add_ps(*a, x);
+                }
             }
-            // SAFETY: output row r0 + g, the tile's masked lanes, is in bounds (contract).
-            unsafe { store_combined512(out.add((r0 + g) * ld_out), acc[g], mode, mask) };
+            for (v, a) in acc[g].iter().enumerate() {
+                // SAFETY: output row r0 + g, the tile, is in bounds (contract).
+                unsafe { store_combined512(out.add((r0 + g) * ld_out + v * L), *a, mode, mask) };
+            }
         }
     }
 
@@ -614,16 +649,21 @@ mod tests {
 
     #[test]
     fn gather_rows_equals_gather_add_row_by_row_on_every_isa() {
-        let (mrows, ld) = (60, 90);
+        let (mrows, ld) = (90, 140);
         let m = matrix(mrows, ld, 5);
         let k = StreamKey::new(6);
-        for rows in [0usize, 1, 7, 8, 9, 17, 33] {
+        // About a quarter and three quarters of the rows: short and long lists, which the
+        // AVX-512 kernel tiles differently.
+        for (rows, dense) in [0usize, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 17, 25, 33]
+            .into_iter()
+            .flat_map(|r| [(r, false), (r, true)])
+        {
             let stride = mrows;
             let mut idx = vec![0u32; rows * stride];
             let mut nnz = vec![0u32; rows];
             for r in 0..rows {
                 let list: Vec<u32> = (0..mrows as u32)
-                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(4))
+                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(4) != dense)
                     .collect();
                 idx[r * stride..r * stride + list.len()].copy_from_slice(&list);
                 nnz[r] = list.len() as u32;
@@ -633,7 +673,9 @@ mod tests {
                 stride,
                 nnz: &nnz,
             };
-            for n in [0usize, 1, 15, 16, 17, 40, 90] {
+            for n in [
+                0usize, 1, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 90, 129, 140,
+            ] {
                 for mode in [Accumulate::Set, Accumulate::Add, Accumulate::Sub] {
                     let ld_out = n + 3;
                     let mut want = vec![2.0f32; rows * ld_out];
@@ -653,7 +695,7 @@ mod tests {
                             .iter()
                             .zip(&want)
                             .all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{isa:?} rows {rows} n {n} {mode:?}");
+                        assert!(same, "{isa:?} rows {rows} dense {dense} n {n} {mode:?}");
                     }
                 }
             }

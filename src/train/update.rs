@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, gather_rows, transpose};
-use rbm_kernels::{Mat, MatMut, gemm};
+use rbm_kernels::{AlignedVec, Mat, MatMut, gather_stride, gemm};
 
 use crate::model::Rbm;
 use crate::pass::RowIndex;
@@ -92,11 +92,13 @@ impl ColIndex {
     }
 }
 
-/// Reusable buffers of the update: scaled hidden probabilities and the column indexes.
+/// Reusable buffers of the update: scaled hidden probabilities (`B × H` at the gather-friendly
+/// row stride [`gather_stride`]`(H)`, aligned: the matrices the gradient gathers rows of) and
+/// the column indexes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UpdateScratch {
-    p0s: Vec<f32>,
-    pks: Vec<f32>,
+    p0s: AlignedVec,
+    pks: AlignedVec,
     cols0: ColIndex,
     colsk: ColIndex,
 }
@@ -127,25 +129,29 @@ pub(crate) fn apply(
     } else {
         cfg.lr * inv_b
     };
-    scale_into(&mut scratch.p0s, ph.p0, a);
-    scale_into(&mut scratch.pks, ph.pk, a);
+    let ld_ps = gather_stride(nh);
+    scale_into(&mut scratch.p0s, ld_ps, ph.p0, nh, a);
+    scale_into(&mut scratch.pks, ld_ps, ph.pk, nh, a);
     let sparse0 = scratch.cols0.build(ph.v0, rows, nv);
     let sparsek = scratch.colsk.build(ph.vk, rows, nv);
     let s = &*scratch;
     let pos = Phase {
         v: ph.v0,
         ps: &s.p0s,
+        ld_ps,
         cols: sparse0.then_some(&s.cols0),
     };
     let neg = Phase {
         v: ph.vk,
         ps: &s.pks,
+        ld_ps,
         cols: sparsek.then_some(&s.colsk),
     };
+    let ld_t = model.wt_stride();
     model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            weight_phase(wt, nh, &pos, Accumulate::Add);
-            weight_phase(wt, nh, &neg, Accumulate::Sub);
+            weight_phase(wt, ld_t, nh, &pos, Accumulate::Add);
+            weight_phase(wt, ld_t, nh, &neg, Accumulate::Sub);
             bias_step(vb, ph.v0, ph.vk, a, |x, d| *x += d);
             bias_step(hb, ph.p0, ph.pk, a, |x, d| *x += d);
         }
@@ -153,11 +159,13 @@ pub(crate) fn apply(
             let (mu, wd, lr) = (cfg.momentum, cfg.weight_decay, cfg.lr);
             // buf ← μ·buf − (pos − neg)/B + λ·W, then W ← W − lr·buf.
             scale_in_place(&mut vel.wt, mu);
-            weight_phase(&mut vel.wt, nh, &pos, Accumulate::Sub);
-            weight_phase(&mut vel.wt, nh, &neg, Accumulate::Add);
-            for (b, x) in vel.wt.iter_mut().zip(wt.iter_mut()) {
-                *b += wd * *x;
-                *x -= lr * *b;
+            weight_phase(&mut vel.wt, nh, nh, &pos, Accumulate::Sub);
+            weight_phase(&mut vel.wt, nh, nh, &neg, Accumulate::Add);
+            for (b, x) in vel.wt.chunks_mut(nh).zip(wt.chunks_mut(ld_t)) {
+                for (b, x) in b.iter_mut().zip(x.iter_mut()) {
+                    *b += wd * *x;
+                    *x -= lr * *b;
+                }
             }
             for (buf, theta, pos, neg) in [
                 (&mut vel.v_bias, vb, ph.v0, ph.vk),
@@ -174,16 +182,19 @@ pub(crate) fn apply(
 }
 
 /// One phase of the weight gradient: visible rows `v` (`B × V`), scaled hidden probabilities
-/// `ps` (`B × H`), and the column index of `v` when it takes the binary product.
+/// `ps` (`B × H` at row stride `ld_ps`), and the column index of `v` when it takes the binary
+/// product.
 struct Phase<'a> {
     v: &'a [f32],
     ps: &'a [f32],
+    ld_ps: usize,
     cols: Option<&'a ColIndex>,
 }
 
-/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major, in blocks of visible units.
-fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
-    let nv = c.len() / nh;
+/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major at row stride `ld_c`, in blocks of visible
+/// units (columns past `H` are left alone).
+fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Accumulate) {
+    let nv = c.len() / ld_c;
     let rows = ph.v.len() / nv;
     let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
     let vb = if ph.cols.is_some() {
@@ -193,27 +204,27 @@ fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     };
     let block = |(blk, c_b): (usize, &mut [f32])| {
         let i0 = blk * vb;
+        let ni = c_b.len() / ld_c;
         match ph.cols {
             Some(cols) => {
-                let lists = cols.lists(i0, i0 + c_b.len() / nh);
-                gather_rows(ph.ps, nh, nh, lists, c_b, nh, mode);
+                let lists = cols.lists(i0, i0 + ni);
+                gather_rows(ph.ps, ph.ld_ps, nh, lists, c_b, ld_c, mode);
             }
             None => {
-                let ni = c_b.len() / nh;
                 // vᵀ restricted to visible units i0..i0+ni: element (i, r) is v[r·V + i0 + i].
                 let vt = Mat::new(&ph.v[i0..], ni, rows, 1, nv);
                 let sign = if mode == Accumulate::Sub { -1.0 } else { 1.0 };
                 gemm(
                     sign,
                     vt,
-                    Mat::row_major(ph.ps, rows, nh),
+                    Mat::new(ph.ps, rows, nh, ph.ld_ps, 1),
                     1.0,
-                    MatMut::row_major(c_b, ni, nh),
+                    MatMut::new(c_b, ni, nh, ld_c, 1),
                 );
             }
         }
     };
-    let chunk = vb * nh;
+    let chunk = vb * ld_c;
     if par {
         c.par_chunks_mut(chunk).enumerate().for_each(block);
     } else {
@@ -221,9 +232,16 @@ fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     }
 }
 
-fn scale_into(dst: &mut Vec<f32>, src: &[f32], a: f32) {
-    dst.clear();
-    dst.extend(src.iter().map(|&x| a * x));
+/// `dst = a · src` for the rows of `n` values of `src`, written at row stride `ld` (the padding
+/// zero); `dst` is reallocated only when the batch grows.
+fn scale_into(dst: &mut AlignedVec, ld: usize, src: &[f32], n: usize, a: f32) {
+    let rows = src.len() / n;
+    if dst.len() != rows * ld {
+        *dst = AlignedVec::zeros(rows * ld);
+    }
+    for (d, s) in dst.chunks_mut(ld).zip(src.chunks(n)) {
+        d.iter_mut().zip(s).for_each(|(d, &s)| *d = a * s);
+    }
 }
 
 fn scale_in_place(x: &mut [f32], a: f32) {
@@ -279,23 +297,25 @@ pub fn cd_gradient(model: &Rbm, v0: &[f32], vk: &[f32]) -> crate::Result<Gradien
     model.hidden_probs(v0, &mut p0)?;
     model.hidden_probs(vk, &mut pk)?;
     let a = -1.0 / rows as f32;
-    let (mut p0s, mut pks) = (Vec::new(), Vec::new());
-    scale_into(&mut p0s, &p0, a);
-    scale_into(&mut pks, &pk, a);
+    let (mut p0s, mut pks) = (AlignedVec::default(), AlignedVec::default());
+    scale_into(&mut p0s, nh, &p0, nh, a);
+    scale_into(&mut pks, nh, &pk, nh, a);
     let (mut c0, mut ck) = (ColIndex::default(), ColIndex::default());
     let pos = Phase {
         v: v0,
         ps: &p0s,
+        ld_ps: nh,
         cols: c0.build(v0, rows, nv).then_some(&c0),
     };
     let neg = Phase {
         v: vk,
         ps: &pks,
+        ld_ps: nh,
         cols: ck.build(vk, rows, nv).then_some(&ck),
     };
     let mut gt = vec![0.0; nv * nh];
-    weight_phase(&mut gt, nh, &pos, Accumulate::Add);
-    weight_phase(&mut gt, nh, &neg, Accumulate::Sub);
+    weight_phase(&mut gt, nh, nh, &pos, Accumulate::Add);
+    weight_phase(&mut gt, nh, nh, &neg, Accumulate::Sub);
     let mut g = Gradient {
         w: vec![0.0; nh * nv],
         v_bias: vec![0.0; nv],
