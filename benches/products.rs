@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rbm_kernels::binary::{Accumulate, Lists, binary_indices, gather_rows};
-use rbm_kernels::{Mat, MatMut, StreamKey, gemm};
+use rbm_kernels::{AlignedVec, Mat, MatMut, StreamKey, gemm};
 
 const V: usize = 784;
 const H: usize = 500;
@@ -16,9 +16,12 @@ const B: usize = 64;
 
 fn products(c: &mut Criterion) {
     let key = StreamKey::new(1);
-    let w: Vec<f32> = (0..H * V)
-        .map(|j| key.uniform_f64(j as u64) as f32 - 0.5)
-        .collect();
+    // Aligned like the model's weights (`Rbm` keeps W on a cache line).
+    let w = AlignedVec::from_slice(
+        &(0..H * V)
+            .map(|j| key.uniform_f64(j as u64) as f32 - 0.5)
+            .collect::<Vec<_>>(),
+    );
     let mut group = c.benchmark_group("h_to_v_784x500_b64");
     group.throughput(Throughput::Elements(B as u64));
     for density in [0.05, 0.15, 0.3, 0.5, 0.7] {

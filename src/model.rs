@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use rbm_kernels::{StreamKey, binary, scalar};
+use rbm_kernels::{AlignedVec, StreamKey, binary, gather_stride, scalar};
 
 use crate::error::{Error, Result};
 use crate::pass::{self, Conditional, PassBuffers, RowIndex};
@@ -24,12 +24,15 @@ use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 pub struct Rbm {
     n_visible: usize,
     n_hidden: usize,
-    w: Vec<f32>,
+    /// Cache-line aligned, so that the binary `h → v` product's loads of its rows do not
+    /// straddle cache lines (when `V` is a multiple of 16, as for 784).
+    w: AlignedVec,
     v_bias: Vec<f32>,
     h_bias: Vec<f32>,
-    /// `Wᵀ` (`V × H` row-major), made on first use and dropped whenever `W` is handed out
-    /// mutably: the layout that the binary `v → h` product and the gradient gather rows of.
-    wt: OnceLock<Vec<f32>>,
+    /// `Wᵀ` (`V × H` row-major at row stride [`Rbm::wt_stride`], cache-line aligned, the
+    /// padding zero), made on first use and dropped whenever `W` is handed out mutably: the
+    /// layout that the binary `v → h` product and the gradient gather rows of.
+    wt: OnceLock<AlignedVec>,
 }
 
 impl PartialEq for Rbm {
@@ -37,7 +40,7 @@ impl PartialEq for Rbm {
     fn eq(&self, other: &Self) -> bool {
         self.n_visible == other.n_visible
             && self.n_hidden == other.n_hidden
-            && self.w == other.w
+            && *self.w == *other.w
             && self.v_bias == other.v_bias
             && self.h_bias == other.h_bias
     }
@@ -65,13 +68,11 @@ impl Rbm {
     /// [`Error::Config`] if a layer is empty or `V · H` overflows.
     pub fn zeros(n_visible: usize, n_hidden: usize) -> Result<Self> {
         let n = check_sizes(n_visible, n_hidden)?;
-        let mut w = Vec::new();
-        w.try_reserve_exact(n).map_err(|_| {
+        let w = AlignedVec::try_zeros(n).map_err(|_| {
             Error::Config(format!(
                 "{n_visible} × {n_hidden} weights do not fit in memory"
             ))
         })?;
-        w.resize(n, 0.0);
         Ok(Rbm {
             n_visible,
             n_hidden,
@@ -106,7 +107,7 @@ impl Rbm {
         let rbm = Rbm {
             n_visible,
             n_hidden,
-            w,
+            w: AlignedVec::from_slice(&w),
             v_bias,
             h_bias,
             wt: OnceLock::new(),
@@ -187,20 +188,27 @@ impl Rbm {
         (&mut self.w, &mut self.v_bias, &mut self.h_bias)
     }
 
-    /// `Wᵀ`, `V × H` row-major (transposed on first use after a change of `W`).
+    /// `Wᵀ`, `V × H` row-major at row stride [`Rbm::wt_stride`] (transposed on first use
+    /// after a change of `W`; the padding columns are zero).
     pub(crate) fn weights_t(&self) -> &[f32] {
         self.wt.get_or_init(|| {
-            let (nv, nh) = (self.n_visible, self.n_hidden);
-            let mut wt = vec![0.0; nv * nh];
-            binary::transpose(&self.w, nv, nh, nv, &mut wt, nh);
+            let (nv, nh, ld) = (self.n_visible, self.n_hidden, self.wt_stride());
+            let mut wt = AlignedVec::zeros(nv * ld);
+            binary::transpose(&self.w, nv, nh, nv, &mut wt, ld);
             wt
         })
     }
 
+    /// The row stride of [`Rbm::weights_t`]: `H` rounded up to a gather-friendly stride.
+    pub(crate) fn wt_stride(&self) -> usize {
+        gather_stride(self.n_hidden)
+    }
+
     /// Updates the parameters through `Wᵀ`: `f(Wᵀ, v_bias, h_bias)` changes them in place
-    /// (`Wᵀ` is `V × H` row-major), then `W` is rewritten from `Wᵀ`, in parallel blocks of
-    /// hidden units. Returns whether every weight is finite afterwards (checked block by
-    /// block while it is in cache).
+    /// (`Wᵀ` is `V × H` row-major at row stride [`Rbm::wt_stride`]; `f` must leave the padding
+    /// zero), then `W` is rewritten from `Wᵀ`, in parallel blocks of hidden units. Returns
+    /// whether every weight is finite afterwards (checked block by block while it is in
+    /// cache).
     pub(crate) fn update_through_t(
         &mut self,
         f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
@@ -208,15 +216,15 @@ impl Rbm {
         self.weights_t();
         let wt = self.wt.get_mut().expect("initialized just above");
         f(wt, &mut self.v_bias, &mut self.h_bias);
-        let (nv, nh) = (self.n_visible, self.n_hidden);
+        let (nv, ld) = (self.n_visible, gather_stride(self.n_hidden));
         const BLOCK: usize = 32;
-        let wt = &*wt;
+        let wt = &**wt;
         self.w
             .par_chunks_mut(BLOCK * nv)
             .enumerate()
             .map(|(b, w_block)| {
                 let j0 = b * BLOCK;
-                binary::transpose(&wt[j0..], nh, nv, w_block.len() / nv, w_block, nv);
+                binary::transpose(&wt[j0..], ld, nv, w_block.len() / nv, w_block, nv);
                 all_finite(w_block)
             })
             .reduce(|| true, |a, b| a && b)
@@ -225,9 +233,9 @@ impl Rbm {
     /// The name of the first parameter buffer holding NaN or an infinity, if any.
     pub fn first_non_finite(&self) -> Option<&'static str> {
         [
-            ("W", &self.w),
-            ("v_bias", &self.v_bias),
-            ("h_bias", &self.h_bias),
+            ("W", &*self.w),
+            ("v_bias", &self.v_bias[..]),
+            ("h_bias", &self.h_bias[..]),
         ]
         .into_iter()
         .find(|(_, buf)| !all_finite(buf))

@@ -538,8 +538,14 @@ fn an_absurd_batch_size_is_an_error_not_an_abort() {
         }),
         ..TrainConfig::default()
     };
-    assert!(matches!(Trainer::new(&model, pt(1 << 20, 10)), Err(Error::Config(_))));
-    assert!(matches!(Trainer::new(&model, pt(8, usize::MAX / 4)), Err(Error::Config(_))));
+    assert!(matches!(
+        Trainer::new(&model, pt(1 << 20, 10)),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Trainer::new(&model, pt(8, usize::MAX / 4)),
+        Err(Error::Config(_))
+    ));
 }
 
 #[test]

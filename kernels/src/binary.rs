@@ -204,9 +204,6 @@ mod x86 {
         Some(count)
     }
 
-    /// Rows gathered together per group (independent accumulators in flight).
-    const GROUP: usize = 8;
-
     /// # Safety
     /// AVX-512 F must be available; every row named by every list must have `n` readable
     /// floats at `m.add(i·ld)`; for each list row `r`, `out[r·ld_out .. r·ld_out + n]` must be
@@ -222,57 +219,90 @@ mod x86 {
         ld_out: usize,
         mode: Accumulate,
     ) {
+        // Long lists (the conditional passes) keep 12 rows × 2 vectors of sums in flight;
+        // short ones (the gradient: a list per visible unit over the batch's rows) 4 × 4, whose
+        // unequal tails then still run 4 independent chains each. Both give the same bits.
+        // (One thread, 784–500, 64 rows: 12 × 2 is ~4% faster on lists of 65–100, 4 × 4 ~30%
+        // faster on the gradient's lists of 8–35.)
+        let total: usize = lists.nnz.iter().map(|&c| c as usize).sum();
+        // SAFETY: forwarded contract.
+        unsafe {
+            if total >= 64 * lists.rows() {
+                tiles::<12, 2>(m, ld, n, lists, out, ld_out, mode)
+            } else {
+                tiles::<4, 4>(m, ld, n, lists, out, ld_out, mode)
+            }
+        }
+    }
+
+    /// Column tiles of `T` vectors (then single, masked vectors for the last `< T·16`
+    /// columns), outermost; groups of `G` rows inside, so each tile of `m` is reused from
+    /// cache by every row of the block.
+    ///
+    /// # Safety
+    /// As [`gather_rows_avx512`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tiles<const G: usize, const T: usize>(
+        m: *const f32,
+        ld: usize,
+        n: usize,
+        lists: &super::Lists<'_>,
+        out: &mut [f32],
+        ld_out: usize,
+        mode: Accumulate,
+    ) {
         const L: usize = 16;
         let rows = lists.rows();
+        let o = out.as_mut_ptr();
         let mut c = 0;
         while c < n {
-            let w = (n - c).min(L);
-            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+            let wide = n - c >= T * L;
+            let w = if wide { T * L } else { (n - c).min(L) };
+            let mask: __mmask16 = if w >= L { 0xFFFF } else { (1u16 << w) - 1 };
+            let (m_c, o_c) = (m.wrapping_add(c), o.wrapping_add(c));
             let mut r = 0;
-            while r + GROUP <= rows {
-                // SAFETY: as this function's contract, for rows r..r + GROUP, columns c..c + w.
-                unsafe {
-                    group::<GROUP>(
-                        m.add(c),
-                        ld,
-                        lists,
-                        r,
-                        out.as_mut_ptr().add(c),
-                        ld_out,
-                        mode,
-                        mask,
-                    )
-                };
-                r += GROUP;
-            }
-            while r < rows {
-                // SAFETY: as above, for row r alone.
-                unsafe {
-                    group::<1>(
-                        m.add(c),
-                        ld,
-                        lists,
-                        r,
-                        out.as_mut_ptr().add(c),
-                        ld_out,
-                        mode,
-                        mask,
-                    )
-                };
-                r += 1;
+            // The four calls below: columns c..c + w ≤ n of the rows the lists name and of the
+            // output rows r..r + G (or r) are in bounds by this function's contract; a
+            // `T`-vector group reads exactly T·16 = w columns, a 1-vector group the masked w.
+            // SAFETY: as just said.
+            unsafe {
+                if wide {
+                    while r + G <= rows {
+                        group::<G, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += G;
+                    }
+                    while r < rows {
+                        group::<1, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += 1;
+                    }
+                } else {
+                    while r + G <= rows {
+                        group::<G, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += G;
+                    }
+                    while r < rows {
+                        group::<1, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
+                        r += 1;
+                    }
+                }
             }
             c += w;
         }
     }
 
-    /// Rows `r0..r0 + G` of one column tile: `G` running sums, each over its own list in order.
+    /// Rows `r0..r0 + G` of one column tile of `T` vectors: `G × T` running sums, each row
+    /// over its own list in order. Up to the shortest list the rows advance together (the
+    /// loads of different rows are independent); each row's remainder then runs alone.
     ///
     /// # Safety
-    /// As [`gather_rows_avx512`], for the masked lanes of the tile starting at `m` and `out`.
+    /// As [`gather_rows_avx512`], for the tile starting at `m` and `out`: `T` full vectors,
+    /// or the lanes of `mask` of one vector when `T == 1`.
     #[inline]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn group<const G: usize>(
+    unsafe fn group<const G: usize, const T: usize>(
         m: *const f32,
         ld: usize,
         lists: &super::Lists<'_>,
@@ -282,29 +312,36 @@ mod x86 {
         mode: Accumulate,
         mask: __mmask16,
     ) {
+        const L: usize = 16;
         let mut l: [&[u32]; G] = [&[]; G];
         for (g, list) in l.iter_mut().enumerate() {
             *list = lists.row(r0 + g);
         }
         let common = l.iter().map(|x| x.len()).min().unwrap_or(0);
-        let mut acc = [_mm512_setzero_ps(); G];
+        let mut acc = [[_mm512_setzero_ps(); T]; G];
         for t in 0..common {
             for g in 0..G {
                 // SAFETY: t < common ≤ l[g].len().
                 let i = unsafe { *l[g].get_unchecked(t) } as usize;
-                // SAFETY: row i of m has the tile's masked lanes readable (contract).
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld)) };
-                acc[g] = _mm512_add_ps(acc[g], v);
+                for (v, a) in acc[g].iter_mut().enumerate() {
+                    // SAFETY: row i of m has the tile readable (contract).
+                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld + v * L)) };
+                    *a = _mm512_add_ps(*a, x);
+                }
             }
         }
         for g in 0..G {
             for &i in &l[g][common..] {
-                // SAFETY: as above.
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld)) };
-                acc[g] = _mm512_add_ps(acc[g], v);
+                for (v, a) in acc[g].iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld + v * L)) };
+                    *a = _mm512_add_ps(*a, x);
+                }
             }
-            // SAFETY: output row r0 + g, the tile's masked lanes, is in bounds (contract).
-            unsafe { store_combined512(out.add((r0 + g) * ld_out), acc[g], mode, mask) };
+            for (v, a) in acc[g].iter().enumerate() {
+                // SAFETY: output row r0 + g, the tile, is in bounds (contract).
+                unsafe { store_combined512(out.add((r0 + g) * ld_out + v * L), *a, mode, mask) };
+            }
         }
     }
 
@@ -529,7 +566,8 @@ pub fn binary_indices_scalar(x: &[f32], out: &mut [u32]) -> Option<usize> {
 }
 
 /// `dst[j·ld_dst + i] = src[i·ld_src + j]` for `i < rows`, `j < cols`: the transpose of a
-/// `rows × cols` block, tiled for the caches.
+/// `rows × cols` block, tiled for the caches, in 8 × 8 register blocks on AVX2 and AVX-512.
+/// A copy: every ISA gives the same result.
 ///
 /// # Panics
 /// If either block does not fit its slice.
@@ -542,23 +580,240 @@ pub fn transpose(
     dst: &mut [f32],
     ld_dst: usize,
 ) {
+    transpose_with(Isa::current(), src, ld_src, rows, cols, dst, ld_dst);
+}
+
+/// [`transpose`] on a given ISA (falls back to scalar if the CPU lacks it).
+///
+/// # Panics
+/// As [`transpose`].
+#[track_caller]
+pub fn transpose_with(
+    isa: Isa,
+    src: &[f32],
+    ld_src: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld_dst: usize,
+) {
     if rows == 0 || cols == 0 {
         return;
     }
-    assert!(
-        cols <= ld_src
-            && rows <= ld_dst
-            && (rows - 1) * ld_src + cols <= src.len()
-            && (cols - 1) * ld_dst + rows <= dst.len(),
-        "transpose: a {rows}×{cols} block does not fit (ld {ld_src} → {ld_dst})"
-    );
-    const TILE: usize = 32;
-    for i0 in (0..rows).step_by(TILE) {
-        for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
+    check_transpose(src.len(), ld_src, rows, cols, dst.len(), ld_dst);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => {
+            record_use(Isa::Avx512);
+            // SAFETY: AVX-512 F (and so AVX2) is available (checked just above); the source
+            // block (rows - 1)·ld_src + cols and the destination block (cols - 1)·ld_dst + rows
+            // fit their slices (check_transpose), which is all the kernel touches.
+            unsafe {
+                x86_transpose::transpose_avx512(
+                    src.as_ptr(),
+                    ld_src,
+                    rows,
+                    cols,
+                    dst.as_mut_ptr(),
+                    ld_dst,
+                )
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma | Isa::Avx512 if Isa::Avx2Fma.is_available() => {
+            record_use(Isa::Avx2Fma);
+            // SAFETY: AVX2 is available (checked just above); bounds as for AVX-512.
+            unsafe {
+                x86_transpose::transpose_avx2(
+                    src.as_ptr(),
+                    ld_src,
+                    rows,
+                    cols,
+                    dst.as_mut_ptr(),
+                    ld_dst,
+                )
+            }
+        }
+        _ => {
+            record_use(Isa::Scalar);
+            transpose_scalar(src, ld_src, rows, cols, dst, ld_dst);
+        }
+    }
+}
+
+/// The scalar reference of [`transpose`].
+///
+/// # Panics
+/// As [`transpose`].
+#[track_caller]
+pub fn transpose_scalar(
+    src: &[f32],
+    ld_src: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld_dst: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    check_transpose(src.len(), ld_src, rows, cols, dst.len(), ld_dst);
+    for i0 in (0..rows).step_by(TRANSPOSE_TILE) {
+        for j0 in (0..cols).step_by(TRANSPOSE_TILE) {
+            for i in i0..(i0 + TRANSPOSE_TILE).min(rows) {
+                for j in j0..(j0 + TRANSPOSE_TILE).min(cols) {
                     dst[j * ld_dst + i] = src[i * ld_src + j];
                 }
+            }
+        }
+    }
+}
+
+/// Cache tile of the transposes: 32 × 32 floats (4 KiB) read and written per tile.
+const TRANSPOSE_TILE: usize = 32;
+
+#[track_caller]
+fn check_transpose(src: usize, ld_src: usize, rows: usize, cols: usize, dst: usize, ld_dst: usize) {
+    let fits = |r: usize, c: usize, ld: usize, len: usize| {
+        c <= ld
+            && (r - 1)
+                .checked_mul(ld)
+                .and_then(|x| x.checked_add(c))
+                .is_some_and(|end| end <= len)
+    };
+    assert!(
+        fits(rows, cols, ld_src, src) && fits(cols, rows, ld_dst, dst),
+        "transpose: a {rows}×{cols} block does not fit (ld {ld_src} → {ld_dst})"
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_transpose {
+    //! 8 × 8 register transposes (unpack, shuffle, 128-bit lane permute), scalar at the edges.
+
+    use std::arch::x86_64::*;
+
+    use super::TRANSPOSE_TILE;
+
+    /// # Safety
+    /// AVX2 must be available; `src` must be readable at `i·ld_src + j` and `dst` writable at
+    /// `j·ld_dst + i` for `i < rows`, `j < cols`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transpose_avx2(
+        src: *const f32,
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: *mut f32,
+        ld_dst: usize,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe { body(src, ld_src, rows, cols, dst, ld_dst) }
+    }
+
+    /// # Safety
+    /// AVX-512 F must be available; otherwise as [`transpose_avx2`].
+    #[target_feature(enable = "avx2,avx512f")]
+    pub(super) unsafe fn transpose_avx512(
+        src: *const f32,
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: *mut f32,
+        ld_dst: usize,
+    ) {
+        // SAFETY: forwarded contract (AVX-512 F implies the AVX2 that `body` uses).
+        unsafe { body(src, ld_src, rows, cols, dst, ld_dst) }
+    }
+
+    /// # Safety
+    /// As [`transpose_avx2`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn body(
+        src: *const f32,
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: *mut f32,
+        ld_dst: usize,
+    ) {
+        for i0 in (0..rows).step_by(TRANSPOSE_TILE) {
+            let i1 = (i0 + TRANSPOSE_TILE).min(rows);
+            for j0 in (0..cols).step_by(TRANSPOSE_TILE) {
+                let j1 = (j0 + TRANSPOSE_TILE).min(cols);
+                let mut i = i0;
+                while i + 8 <= i1 {
+                    let mut j = j0;
+                    while j + 8 <= j1 {
+                        // SAFETY: rows i..i + 8 ≤ rows and columns j..j + 8 ≤ cols of the
+                        // source, their transpose in the destination (contract).
+                        unsafe {
+                            block8(
+                                src.add(i * ld_src + j),
+                                ld_src,
+                                dst.add(j * ld_dst + i),
+                                ld_dst,
+                            )
+                        };
+                        j += 8;
+                    }
+                    for jj in j..j1 {
+                        for ii in i..i + 8 {
+                            // SAFETY: ii < rows, jj < cols (contract).
+                            unsafe { *dst.add(jj * ld_dst + ii) = *src.add(ii * ld_src + jj) };
+                        }
+                    }
+                    i += 8;
+                }
+                for ii in i..i1 {
+                    for jj in j0..j1 {
+                        // SAFETY: ii < rows, jj < cols (contract).
+                        unsafe { *dst.add(jj * ld_dst + ii) = *src.add(ii * ld_src + jj) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transposes the 8 × 8 block at `src` (row stride `ld_src`) into `dst` (row stride
+    /// `ld_dst`).
+    ///
+    /// # Safety
+    /// AVX2 available; 8 rows of 8 floats readable at `src`, writable at `dst`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block8(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: usize) {
+        // SAFETY: 8 floats of each of the 8 rows (contract).
+        let r: [__m256; 8] =
+            std::array::from_fn(|k| unsafe { _mm256_loadu_ps(src.add(k * ld_src)) });
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        for k in 0..4 {
+            let lo = _mm256_permute2f128_ps::<0x20>(u[k], u[k + 4]);
+            let hi = _mm256_permute2f128_ps::<0x31>(u[k], u[k + 4]);
+            // SAFETY: rows k and k + 4 of the destination block (contract).
+            unsafe {
+                _mm256_storeu_ps(dst.add(k * ld_dst), lo);
+                _mm256_storeu_ps(dst.add((k + 4) * ld_dst), hi);
             }
         }
     }
@@ -614,16 +869,21 @@ mod tests {
 
     #[test]
     fn gather_rows_equals_gather_add_row_by_row_on_every_isa() {
-        let (mrows, ld) = (60, 90);
+        let (mrows, ld) = (120, 140);
         let m = matrix(mrows, ld, 5);
         let k = StreamKey::new(6);
-        for rows in [0usize, 1, 7, 8, 9, 17, 33] {
+        // About a quarter and three quarters of the rows: short and long lists, which the
+        // AVX-512 kernel tiles differently.
+        for (rows, dense) in [0usize, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 17, 25, 33]
+            .into_iter()
+            .flat_map(|r| [(r, false), (r, true)])
+        {
             let stride = mrows;
             let mut idx = vec![0u32; rows * stride];
             let mut nnz = vec![0u32; rows];
             for r in 0..rows {
                 let list: Vec<u32> = (0..mrows as u32)
-                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(4))
+                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(4) != dense)
                     .collect();
                 idx[r * stride..r * stride + list.len()].copy_from_slice(&list);
                 nnz[r] = list.len() as u32;
@@ -633,7 +893,9 @@ mod tests {
                 stride,
                 nnz: &nnz,
             };
-            for n in [0usize, 1, 15, 16, 17, 40, 90] {
+            for n in [
+                0usize, 1, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 90, 129, 140,
+            ] {
                 for mode in [Accumulate::Set, Accumulate::Add, Accumulate::Sub] {
                     let ld_out = n + 3;
                     let mut want = vec![2.0f32; rows * ld_out];
@@ -653,7 +915,7 @@ mod tests {
                             .iter()
                             .zip(&want)
                             .all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{isa:?} rows {rows} n {n} {mode:?}");
+                        assert!(same, "{isa:?} rows {rows} dense {dense} n {n} {mode:?}");
                     }
                 }
             }
@@ -739,6 +1001,46 @@ mod tests {
         let m = vec![0.0; 20];
         let mut out = vec![0.0; 10];
         gather_add(&m, 10, &[2], &mut out, Accumulate::Set);
+    }
+
+    #[test]
+    fn transpose_matches_scalar_on_every_isa() {
+        let sizes = [0usize, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 65];
+        for &rows in &sizes {
+            for &cols in &sizes {
+                let (ld_src, ld_dst) = (cols + 3, rows + 5);
+                let src = matrix(rows.max(1), ld_src, (rows * 100 + cols) as u64);
+                let len = cols.max(1) * ld_dst;
+                let mut want = vec![f32::NAN; len];
+                transpose_scalar(&src, ld_src, rows, cols, &mut want, ld_dst);
+                for isa in Isa::available() {
+                    let mut got = vec![f32::NAN; len];
+                    transpose_with(isa, &src, ld_src, rows, cols, &mut got, ld_dst);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{isa:?} {rows}×{cols}");
+                }
+                for (j, row) in want.chunks(ld_dst).enumerate().take(cols) {
+                    for (i, x) in row.iter().enumerate() {
+                        if i < rows {
+                            assert_eq!(*x, src[i * ld_src + j]);
+                        } else {
+                            assert!(x.is_nan(), "padding written");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn transpose_past_the_end_panics() {
+        let src = vec![0.0; 20];
+        let mut dst = vec![0.0; 20];
+        transpose(&src, 5, 4, 5, &mut dst, 3);
     }
 
     #[test]

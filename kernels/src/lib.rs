@@ -14,6 +14,8 @@
 //! - [`binary`]: binary products — `W·v` for 0/1 `v` as a gather-add of the rows of `Wᵀ` (or
 //!   `W`) where `v` is 1 ([`binary::gather_rows`]), the index lists they gather over
 //!   ([`binary::binary_indices`]), and a tiled transpose; bit-identical on every ISA.
+//! - [`aligned`]: cache-line-aligned buffers ([`AlignedVec`]) and row strides
+//!   ([`gather_stride`]) for the matrices the gathers read.
 //! - [`gemm`](mod@gemm): safe strided views and `C ← αAB + βC` through `matrixmultiply`.
 //! - [`api`] (re-exported here): the fast kernels, safe and slice-based, dispatched at run
 //!   time — [`sigmoid_affine`], the fused Gibbs epilogue [`sigmoid_affine_sample`],
@@ -63,6 +65,7 @@
 //! Rust 1.89.
 #![deny(missing_docs)]
 
+pub mod aligned;
 pub mod api;
 pub mod binary;
 pub mod dispatch;
@@ -76,6 +79,7 @@ mod simd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use aligned::{AlignedVec, gather_stride};
 pub use api::{
     bernoulli, bernoulli_with, nonzero_indices, nonzero_indices_with, sigmoid_affine,
     sigmoid_affine_sample, sigmoid_affine_sample_with, sigmoid_affine_with, softplus_sum_affine,

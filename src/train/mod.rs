@@ -594,8 +594,16 @@ impl Trainer {
         if let Some((fast, neg)) = &mut self.fast {
             // The chains' model: the regular parameters plus the fast ones.
             let (wt, vb, hb) = (model.weights_t(), model.v_bias(), model.h_bias());
+            let (ld, nh) = (model.wt_stride(), model.n_hidden());
             neg.update_through_t(|nwt, nvb, nhb| {
-                add_into(nwt, wt, &fast.wt);
+                // Wᵀ rows at stride `ld` (the padding stays zero), F's at stride `H`.
+                let rows = nwt
+                    .chunks_mut(ld)
+                    .zip(wt.chunks(ld))
+                    .zip(fast.wt.chunks(nh));
+                for ((out, w), f) in rows {
+                    add_into(&mut out[..nh], &w[..nh], f);
+                }
                 add_into(nvb, vb, &fast.v_bias);
                 add_into(nhb, hb, &fast.h_bias);
             });

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, gather_rows, transpose};
-use rbm_kernels::{Mat, MatMut, gemm};
+use rbm_kernels::{AlignedVec, Mat, MatMut, gather_stride, gemm};
 
 use crate::model::Rbm;
 use crate::pass::RowIndex;
@@ -96,8 +96,10 @@ impl ColIndex {
 /// update directions of the biases.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UpdateScratch {
-    p0s: Vec<f32>,
-    pks: Vec<f32>,
+    /// Scaled hidden probabilities, `B × H` and `C × H` at the gather-friendly row stride
+    /// [`gather_stride`]`(H)`, aligned: the matrices the gradient gathers rows of.
+    p0s: AlignedVec,
+    pks: AlignedVec,
     cols0: ColIndex,
     colsk: ColIndex,
     dv: Vec<f32>,
@@ -160,19 +162,22 @@ pub(crate) fn apply(
     let pos = Phase {
         v: ph.v0,
         ps: &sc_.p0s,
+        ld_ps: gather_stride(nh),
         cols: sparse0.then_some(&sc_.cols0),
     };
     let neg = Phase {
         v: ph.vk,
         ps: &sc_.pks,
+        ld_ps: gather_stride(nh),
         cols: sparsek.then_some(&sc_.colsk),
     };
+    let ld_t = model.wt_stride();
     model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            weight_phase(wt, nh, &pos, Accumulate::Add);
-            weight_phase(wt, nh, &neg, Accumulate::Sub);
+            weight_phase(wt, ld_t, nh, &pos, Accumulate::Add);
+            weight_phase(wt, ld_t, nh, &neg, Accumulate::Sub);
             if let Some(o) = offsets {
-                rank_two(wt, nh, -1.0, o, dv, dh);
+                rank_two(wt, ld_t, -1.0, o, dv, dh);
             }
             vb.iter_mut().zip(db).for_each(|(x, d)| *x += d);
             hb.iter_mut().zip(dc).for_each(|(x, d)| *x += d);
@@ -181,14 +186,16 @@ pub(crate) fn apply(
             let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
             // buf ← μ·buf − D + λ·W, then W ← W − lr·buf.
             scale_in_place(&mut vel.wt, mu);
-            weight_phase(&mut vel.wt, nh, &pos, Accumulate::Sub);
-            weight_phase(&mut vel.wt, nh, &neg, Accumulate::Add);
+            weight_phase(&mut vel.wt, nh, nh, &pos, Accumulate::Sub);
+            weight_phase(&mut vel.wt, nh, nh, &neg, Accumulate::Add);
             if let Some(o) = offsets {
                 rank_two(&mut vel.wt, nh, 1.0, o, dv, dh);
             }
-            for (b, x) in vel.wt.iter_mut().zip(wt.iter_mut()) {
-                *b += wd * *x;
-                *x -= lr * *b;
+            for (b, x) in vel.wt.chunks_mut(nh).zip(wt.chunks_mut(ld_t)) {
+                for (b, x) in b.iter_mut().zip(x.iter_mut()) {
+                    *b += wd * *x;
+                    *x -= lr * *b;
+                }
             }
             for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
                 for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
@@ -210,8 +217,9 @@ fn directions_prepare(
     (sb, sc): (f32, f32),
     (nv, nh): (usize, usize),
 ) {
-    scale_into(&mut scratch.p0s, ph.p0, sb);
-    scale_into(&mut scratch.pks, ph.pk, sc);
+    let ld_ps = gather_stride(nh);
+    scale_into(&mut scratch.p0s, ld_ps, ph.p0, nh, sb);
+    scale_into(&mut scratch.pks, ld_ps, ph.pk, nh, sc);
     mean_difference(&mut scratch.dv, ph.v0, ph.vk, nv, sb, sc);
     mean_difference(&mut scratch.dh, ph.p0, ph.pk, nh, sb, sc);
     // The bias directions, from the parameters before the step.
@@ -275,29 +283,41 @@ fn apply_with_fast(
     let pos = Phase {
         v: ph.v0,
         ps: &sc_.p0s,
+        ld_ps: gather_stride(nh),
         cols: sparse0.then_some(&sc_.cols0),
     };
     let neg = Phase {
         v: ph.vk,
         ps: &sc_.pks,
+        ld_ps: gather_stride(nh),
         cols: sparsek.then_some(&sc_.colsk),
     };
-    weight_phase(&mut d, nh, &pos, Accumulate::Add);
-    weight_phase(&mut d, nh, &neg, Accumulate::Sub);
+    weight_phase(&mut d, nh, nh, &pos, Accumulate::Add);
+    weight_phase(&mut d, nh, nh, &neg, Accumulate::Sub);
     if let Some(o) = offsets {
         rank_two(&mut d, nh, -1.0, o, dv, dh);
     }
     let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
+    let ld_t = model.wt_stride();
     let finite = model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            wt.iter_mut().zip(&d).for_each(|(x, d)| *x += lr * d);
+            for (x, d) in wt.chunks_mut(ld_t).zip(d.chunks(nh)) {
+                x.iter_mut().zip(d).for_each(|(x, d)| *x += lr * d);
+            }
             vb.iter_mut().zip(db).for_each(|(x, d)| *x += lr * d);
             hb.iter_mut().zip(dc).for_each(|(x, d)| *x += lr * d);
         }
         Some(vel) => {
-            for ((b, x), d) in vel.wt.iter_mut().zip(wt.iter_mut()).zip(&d) {
-                *b = mu * *b - d + wd * *x;
-                *x -= lr * *b;
+            let rows = vel
+                .wt
+                .chunks_mut(nh)
+                .zip(wt.chunks_mut(ld_t))
+                .zip(d.chunks(nh));
+            for ((b, x), d) in rows {
+                for ((b, x), d) in b.iter_mut().zip(x.iter_mut()).zip(d) {
+                    *b = mu * *b - d + wd * *x;
+                    *x -= lr * *b;
+                }
             }
             for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
                 for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
@@ -368,9 +388,10 @@ fn centered_bias_directions(
     }
 }
 
-/// `m[i, j] += sign · (μ_i Δh_j + Δv_i λ_j)` over `m` = `V × H` row-major: the centering
-/// terms of the weight direction (`sign` −1 for `D_M`, +1 for a buffer taking `−D_M`).
-fn rank_two(m: &mut [f32], nh: usize, sign: f32, o: &Offsets, dv: &[f32], dh: &[f32]) {
+/// `m[i, j] += sign · (μ_i Δh_j + Δv_i λ_j)` over `m` = `V × H` row-major at row stride
+/// `ld` (columns past `H` untouched): the centering terms of the weight direction (`sign` −1
+/// for `D_M`, +1 for a buffer taking `−D_M`).
+fn rank_two(m: &mut [f32], ld: usize, sign: f32, o: &Offsets, dv: &[f32], dh: &[f32]) {
     let (mu, lambda) = (&o.visible, &o.hidden);
     let rows = |(i, row): (usize, &mut [f32])| {
         let (a, b) = (sign * mu[i], sign * dv[i]);
@@ -378,20 +399,23 @@ fn rank_two(m: &mut [f32], nh: usize, sign: f32, o: &Offsets, dv: &[f32], dh: &[
             *x += a * h + b * l;
         }
     };
-    m.par_chunks_mut(nh).enumerate().for_each(rows);
+    m.par_chunks_mut(ld).enumerate().for_each(rows);
 }
 
 /// One phase of the weight gradient: visible rows `v` (`B × V`), scaled hidden probabilities
-/// `ps` (`B × H`), and the column index of `v` when it takes the binary product.
+/// `ps` (`B × H` at row stride `ld_ps`), and the column index of `v` when it takes the binary
+/// product.
 struct Phase<'a> {
     v: &'a [f32],
     ps: &'a [f32],
+    ld_ps: usize,
     cols: Option<&'a ColIndex>,
 }
 
-/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major, in blocks of visible units.
-fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
-    let nv = c.len() / nh;
+/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major at row stride `ld_c`, in blocks of visible
+/// units (columns past `H` are left alone).
+fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Accumulate) {
+    let nv = c.len() / ld_c;
     let rows = ph.v.len() / nv;
     let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
     let vb = if ph.cols.is_some() {
@@ -401,27 +425,27 @@ fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     };
     let block = |(blk, c_b): (usize, &mut [f32])| {
         let i0 = blk * vb;
+        let ni = c_b.len() / ld_c;
         match ph.cols {
             Some(cols) => {
-                let lists = cols.lists(i0, i0 + c_b.len() / nh);
-                gather_rows(ph.ps, nh, nh, lists, c_b, nh, mode);
+                let lists = cols.lists(i0, i0 + ni);
+                gather_rows(ph.ps, ph.ld_ps, nh, lists, c_b, ld_c, mode);
             }
             None => {
-                let ni = c_b.len() / nh;
                 // vᵀ restricted to visible units i0..i0+ni: element (i, r) is v[r·V + i0 + i].
                 let vt = Mat::new(&ph.v[i0..], ni, rows, 1, nv);
                 let sign = if mode == Accumulate::Sub { -1.0 } else { 1.0 };
                 gemm(
                     sign,
                     vt,
-                    Mat::row_major(ph.ps, rows, nh),
+                    Mat::new(ph.ps, rows, nh, ph.ld_ps, 1),
                     1.0,
-                    MatMut::row_major(c_b, ni, nh),
+                    MatMut::new(c_b, ni, nh, ld_c, 1),
                 );
             }
         }
     };
-    let chunk = vb * nh;
+    let chunk = vb * ld_c;
     if par {
         c.par_chunks_mut(chunk).enumerate().for_each(block);
     } else {
@@ -429,9 +453,16 @@ fn weight_phase(c: &mut [f32], nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     }
 }
 
-fn scale_into(dst: &mut Vec<f32>, src: &[f32], a: f32) {
-    dst.clear();
-    dst.extend(src.iter().map(|&x| a * x));
+/// `dst = a · src` for the rows of `n` values of `src`, written at row stride `ld` (the padding
+/// zero); `dst` is reallocated only when the batch grows.
+fn scale_into(dst: &mut AlignedVec, ld: usize, src: &[f32], n: usize, a: f32) {
+    let rows = src.len() / n;
+    if dst.len() != rows * ld {
+        *dst = AlignedVec::zeros(rows * ld);
+    }
+    for (d, s) in dst.chunks_mut(ld).zip(src.chunks(n)) {
+        d.iter_mut().zip(s).for_each(|(d, &s)| *d = a * s);
+    }
 }
 
 fn scale_in_place(x: &mut [f32], a: f32) {
@@ -487,23 +518,25 @@ pub fn cd_gradient(model: &Rbm, v0: &[f32], vk: &[f32]) -> crate::Result<Gradien
     model.hidden_probs(v0, &mut p0)?;
     model.hidden_probs(vk, &mut pk)?;
     let a = -1.0 / rows as f32;
-    let (mut p0s, mut pks) = (Vec::new(), Vec::new());
-    scale_into(&mut p0s, &p0, a);
-    scale_into(&mut pks, &pk, a);
+    let (mut p0s, mut pks) = (AlignedVec::default(), AlignedVec::default());
+    scale_into(&mut p0s, nh, &p0, nh, a);
+    scale_into(&mut pks, nh, &pk, nh, a);
     let (mut c0, mut ck) = (ColIndex::default(), ColIndex::default());
     let pos = Phase {
         v: v0,
         ps: &p0s,
+        ld_ps: nh,
         cols: c0.build(v0, rows, nv).then_some(&c0),
     };
     let neg = Phase {
         v: vk,
         ps: &pks,
+        ld_ps: nh,
         cols: ck.build(vk, rows, nv).then_some(&ck),
     };
     let mut gt = vec![0.0; nv * nh];
-    weight_phase(&mut gt, nh, &pos, Accumulate::Add);
-    weight_phase(&mut gt, nh, &neg, Accumulate::Sub);
+    weight_phase(&mut gt, nh, nh, &pos, Accumulate::Add);
+    weight_phase(&mut gt, nh, nh, &neg, Accumulate::Sub);
     let mut g = Gradient {
         w: vec![0.0; nh * nv],
         v_bias: vec![0.0; nv],

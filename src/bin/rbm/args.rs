@@ -459,7 +459,7 @@ pub enum Preset {
     /// 784–500, centered PCD-1 (100 chains), batch 100, lr 0.05 → 0, momentum 0.5 → 0.9,
     /// visible biases from the marginals, 200 shuffled epochs.
     BestMnist,
-    /// The same recipe for Fashion-MNIST.
+    /// The same recipe for Fashion-MNIST, 100 epochs.
     BestFashion,
 }
 

@@ -101,7 +101,7 @@ impl PresetValues {
 /// Epochs of `--preset best-mnist` (within 30 minutes on the 2-core machine).
 const BEST_MNIST_EPOCHS: usize = 200;
 /// Epochs of `--preset best-fashion`.
-const BEST_FASHION_EPOCHS: usize = 200;
+const BEST_FASHION_EPOCHS: usize = 100;
 
 fn plan(a: &TrainArgs) -> Plan {
     let p = PresetValues::of(a.preset);
@@ -248,6 +248,12 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
 
 fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     let mut plan = plan(a);
+    // Every value but the schedule's step counts, checked before any file is opened.
+    TrainConfig {
+        anneal_steps: 1,
+        ..plan.train.clone()
+    }
+    .validate()?;
     if let Some(steps) = &a.sample_steps
         && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
     {
