@@ -457,7 +457,7 @@ pub enum Preset {
     /// 784–500, CD-2, lr 0.01, batch 32, 40 epochs of the first 501 batches, unshuffled.
     SeedFashion,
     /// 784–500, centered PCD-1 (100 chains), batch 100, lr 0.05 → 0, momentum 0.5 → 0.9,
-    /// visible biases from the marginals, 200 shuffled epochs.
+    /// visible biases from the marginals, 300 shuffled epochs.
     BestMnist,
     /// The same recipe for Fashion-MNIST, 100 epochs.
     BestFashion,

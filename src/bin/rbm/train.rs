@@ -99,7 +99,7 @@ impl PresetValues {
 }
 
 /// Epochs of `--preset best-mnist` (within 30 minutes on the 2-core machine).
-const BEST_MNIST_EPOCHS: usize = 200;
+const BEST_MNIST_EPOCHS: usize = 300;
 /// Epochs of `--preset best-fashion`.
 const BEST_FASHION_EPOCHS: usize = 100;
 
