@@ -211,6 +211,10 @@ pub enum DatasetError {
     /// A path that must be a regular file is a folder.
     #[error("is a directory, expected a file")]
     IsDirectory,
+    /// A path that must be a regular file is something else (a FIFO, a socket, a device),
+    /// which could block or never end when read.
+    #[error("is not a regular file (a FIFO, socket or device?)")]
+    NotAFile,
 }
 
 /// What is wrong with a model file.
@@ -258,6 +262,9 @@ pub enum ModelFileError {
     /// The path given is a folder (from `load_model` only; `parse_model` sees bytes).
     #[error("is a directory, expected a model file")]
     IsDirectory,
+    /// The path given is not a regular file (a FIFO, a socket, a device).
+    #[error("is not a regular file (a FIFO, socket or device?)")]
+    NotAFile,
     /// A checkpoint's parts disagree with each other (state that its configuration does not
     /// have, a position outside its schedule, …).
     #[error("inconsistent checkpoint: {0}")]

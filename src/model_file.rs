@@ -212,6 +212,14 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
 /// The bytes of the file at `path`, refusing a folder.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     let io_err = |e| Error::io(path, e);
+    // Checked before opening: opening a FIFO blocks until a writer appears.
+    let kind = std::fs::metadata(path).map_err(io_err)?.file_type();
+    if !kind.is_file() && !kind.is_dir() {
+        return Err(Error::ModelFile {
+            path: path.to_path_buf(),
+            kind: ModelFileError::NotAFile,
+        });
+    }
     let mut file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if meta.is_dir() {

@@ -914,6 +914,53 @@ fn directory_where_a_file_is_expected() {
     }
 }
 
+/// A FIFO (which would block `open` until a writer appears) and a character device where a
+/// data or model file is expected: refused before opening, at once.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let dir = TempDir::new("hostile-fifo");
+    let fifo = dir.path().join("train-images-idx3-ubyte");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let dev = std::path::Path::new("/dev/zero");
+    for path in [fifo.as_path(), dev] {
+        let err = IdxFile::open(path).map(drop).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Dataset {
+                    kind: DatasetError::NotAFile,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = load_model(path).map(drop).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ModelFile {
+                    kind: ModelFileError::NotAFile,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with(&path.display().to_string()));
+    }
+    let err = rbm::checkpoint::load_checkpoint(&fifo)
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::ModelFile {
+            kind: ModelFileError::NotAFile,
+            ..
+        }
+    ));
+}
+
 /// Files that exist but cannot be read: `/proc/self/mem` (reading its first page fails with
 /// EIO) under a `.gz` and a model file name, and a file without read permission (unless
 /// running as root, who may read it anyway).

@@ -86,6 +86,13 @@ impl IdxFile {
         if let Some(e) = is_dir(&meta) {
             return Err(e);
         }
+        // Opening a FIFO blocks until a writer appears; a device may never end.
+        if !meta.is_file() {
+            return Err(Error::Dataset {
+                path: path.to_path_buf(),
+                kind: DatasetError::NotAFile,
+            });
+        }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         if let Some(e) = is_dir(&meta) {
