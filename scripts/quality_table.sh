@@ -19,7 +19,7 @@ export RBM_DATA=${RBM_DATA:-$(cd .. && pwd)/shared/data}
 OUT=${OUT:-runs/quality}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT"
-cargo build --release --quiet
+[ -n "${TABLE_ONLY:-}" ] || cargo build --release --quiet
 RBM=target/release/rbm
 
 # name | flags (784–500, batch 100, shuffled full epochs, visible biases from the marginals,
@@ -36,6 +36,8 @@ declare -A FLAGS=(
 ORDER=(cd1 cd10 pcd1 pcd1-centered fpcd-centered pt-centered)
 if [ -n "${2:-}" ]; then IFS=, read -r -a ORDER <<<"$2"; fi
 
+# TABLE_ONLY=1: print the table of the results already in $OUT, run nothing.
+if [ -n "${TABLE_ONLY:-}" ]; then ORDER=(); fi
 for m in "${ORDER[@]}"; do
   flags=${FLAGS[$m]:?unknown method $m}
   # shellcheck disable=SC2086
@@ -65,10 +67,12 @@ done
 python3 - "$OUT/results.jsonl" <<'EOF' | tee "$OUT/table.md"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+# A bound is null in the JSON when it is infinite (mean − 3 s.e. of the weights below 0).
+f = lambda x, inf: inf if x is None else f"{x:.2f}"
 print("| method | budget | epochs | training s | AIS test LL [±3 s.e.] | RAISE (100 rows) | AIS on those rows |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['method']} | {r['budget_min']:g} min | {r['epochs']} | {r['train_seconds']:.0f} | "
-          f"{r['test_ll']:.2f} [{r['test_ll_lo']:.2f}, {r['test_ll_hi']:.2f}] | "
+          f"{r['test_ll']:.2f} [{f(r['test_ll_lo'], '−∞')}, {f(r['test_ll_hi'], '∞')}] | "
           f"{r['reverse_test_ll']:.2f} ± {r['reverse_test_ll_se']:.2f} | {r['ais_test_ll_reverse_rows']:.2f} |")
 EOF
