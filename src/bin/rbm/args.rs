@@ -456,10 +456,10 @@ pub enum Preset {
     SeedMnist,
     /// 784–500, CD-2, lr 0.01, batch 32, 40 epochs of the first 501 batches, unshuffled.
     SeedFashion,
-    /// 784–500, CD-10, batch 100, lr 0.05 → 0, momentum 0.5 → 0.9, visible biases from the
-    /// marginals, 290 shuffled epochs (the best of the quality table, README).
+    /// 784–500, centered PCD-1 (100 chains), batch 100, lr 0.05 → 0, momentum 0.5 → 0.9,
+    /// visible biases from the marginals, 300 shuffled epochs (README "Learning quality").
     BestMnist,
-    /// Fashion-MNIST: centered PCD-1 (100 chains), otherwise as best-mnist, 100 epochs.
+    /// The same recipe for Fashion-MNIST, 100 epochs.
     BestFashion,
 }
 
