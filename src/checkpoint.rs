@@ -89,14 +89,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use safetensors::Dtype;
 use safetensors::tensor::TensorInfo;
-use safetensors::{Dtype, SafeTensors};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, ModelFileError, Result};
 use crate::model::Rbm;
 use crate::model_file::{
-    FORMAT_KEY, LeF32, N_LEN, VERSION_KEY, check_finite, guard_offsets, read_f32, read_file,
+    FORMAT_KEY, LeF32, VERSION_KEY, check_finite, check_json, read_f32, read_file, read_header,
     serialize_sorted,
 };
 use crate::train::{
@@ -280,13 +280,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 /// if the momentum buffers are incomplete or disagree with the configuration, the chains
 /// with PCD or the batch size, or the position with the schedule or the step count.
 pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
-    guard_offsets(bytes)?;
-    let (header_len, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| ModelFileError::Format(e.to_string()))?;
-    let data = N_LEN
-        .checked_add(header_len)
-        .and_then(|start| bytes.get(start..))
-        .ok_or_else(|| ModelFileError::Format("header length past the end".into()))?;
+    let (header, data) = read_header(bytes)?;
     let tensors = header.tensors();
     for name in ["W", "v_bias", "h_bias"] {
         if !tensors.contains_key(name) {
@@ -364,29 +358,17 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
         take("h_bias").unwrap_or_default(),
     )
     .map_err(|e| ModelFileError::Format(e.to_string()))?;
-    let mut param_set = |prefix: &str| -> Result<Option<ParamSet>, ModelFileError> {
-        let names = [
-            format!("{prefix}.W"),
-            format!("{prefix}.v_bias"),
-            format!("{prefix}.h_bias"),
-        ];
-        let mut get = |n: &String| {
-            TENSOR_NAMES
-                .iter()
-                .find(|&&t| t == n)
-                .and_then(|&t| values.remove(t))
-        };
-        match (get(&names[0]), get(&names[1]), get(&names[2])) {
+    let mut param_set = |[w, vb, hb]: [&'static str; 3]| -> Result<_, ModelFileError> {
+        match (values.remove(w), values.remove(vb), values.remove(hb)) {
             (Some(w), Some(v_bias), Some(h_bias)) => Ok(Some(ParamSet { w, v_bias, h_bias })),
             (None, None, None) => Ok(None),
             _ => Err(ModelFileError::Inconsistent(format!(
-                "{}, {} and {} come together",
-                names[0], names[1], names[2]
+                "{w}, {vb} and {hb} come together"
             ))),
         }
     };
-    let momentum = param_set("momentum")?;
-    let fast = param_set("fast")?;
+    let momentum = param_set(["momentum.W", "momentum.v_bias", "momentum.h_bias"])?;
+    let fast = param_set(["fast.W", "fast.v_bias", "fast.h_bias"])?;
     let mut take = |name| values.remove(name);
     let offsets = match (take("offsets.visible"), take("offsets.hidden")) {
         (Some(visible), Some(hidden)) => Some(Offsets { visible, hidden }),
@@ -549,11 +531,4 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
         ));
     }
     Ok(())
-}
-
-/// [`ModelFileError::Metadata`] unless `text` is a JSON document.
-fn check_json(key: &str, text: &str) -> Result<(), ModelFileError> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| ModelFileError::Metadata(format!("{key:?} is not valid JSON: {e}")))
 }

@@ -62,7 +62,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use safetensors::tensor::TensorInfo;
+use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors, View};
 
 use crate::atomic::write_atomic;
@@ -85,7 +85,7 @@ const FORMAT_PYTORCH: &str = "pt";
 const TENSOR_NAMES: [&str; 3] = ["W", "v_bias", "h_bias"];
 
 /// The size of the safetensors length prefix.
-pub(crate) const N_LEN: usize = 8;
+const N_LEN: usize = 8;
 
 /// safetensors' limit on the header size (`MAX_HEADER_SIZE` in its `tensor.rs`).
 const MAX_HEADER_SIZE: usize = 100_000_000;
@@ -255,14 +255,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// # Errors
 /// The [`ModelFileError`] of the first check that fails, as listed above.
 pub fn parse_model(bytes: &[u8]) -> Result<ModelFile, ModelFileError> {
-    guard_offsets(bytes)?;
-    let (header_len, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| ModelFileError::Format(e.to_string()))?;
-    // `read_metadata` checked that the header's offsets cover the rest of the buffer exactly.
-    let data = N_LEN
-        .checked_add(header_len)
-        .and_then(|start| bytes.get(start..))
-        .ok_or_else(|| ModelFileError::Format("header length past the end".into()))?;
+    let (header, data) = read_header(bytes)?;
 
     let tensors = header.tensors();
     let find = |name: &'static str| {
@@ -369,11 +362,30 @@ pub(crate) fn check_finite(
     }
 }
 
+/// The safetensors header of `bytes` and the data after it, refusing offsets past the end.
+pub(crate) fn read_header(bytes: &[u8]) -> Result<(Metadata, &[u8]), ModelFileError> {
+    guard_offsets(bytes)?;
+    let (header_len, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| ModelFileError::Format(e.to_string()))?;
+    // `read_metadata` checked that the header's offsets cover the rest of the buffer exactly.
+    let data = N_LEN
+        .checked_add(header_len)
+        .and_then(|start| bytes.get(start..))
+        .ok_or_else(|| ModelFileError::Format("header length past the end".into()))?;
+    Ok((header, data))
+}
+
 /// [`ModelFileError::Metadata`] unless `config` is a JSON document.
 fn check_config(config: &str) -> Result<(), ModelFileError> {
-    serde_json::from_str::<serde::de::IgnoredAny>(config)
+    check_json(CONFIG_KEY, config)
+}
+
+/// [`ModelFileError::Metadata`] naming the metadata entry `key` unless `text` is a JSON
+/// document.
+pub(crate) fn check_json(key: &str, text: &str) -> Result<(), ModelFileError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
-        .map_err(|e| ModelFileError::Metadata(format!("config is not valid JSON: {e}")))
+        .map_err(|e| ModelFileError::Metadata(format!("{key} is not valid JSON: {e}")))
 }
 
 /// Rejects headers whose tensor offsets reach past the end of `bytes`.
@@ -383,7 +395,7 @@ fn check_config(config: &str) -> Result<(), ModelFileError> {
 /// tests and fuzzing use — for offsets near `usize::MAX` (reachable with eight or more huge
 /// tensors whose sizes sum to nearly 2⁶⁴). Any offset past the data is invalid anyway, so this
 /// reports it first. Inputs that are not a readable header are left to safetensors.
-pub(crate) fn guard_offsets(bytes: &[u8]) -> Result<(), ModelFileError> {
+fn guard_offsets(bytes: &[u8]) -> Result<(), ModelFileError> {
     let Some(prefix) = bytes.first_chunk::<N_LEN>() else {
         return Ok(());
     };

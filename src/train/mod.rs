@@ -259,6 +259,35 @@ pub struct ParamSet {
     pub h_bias: Vec<f32>,
 }
 
+impl ParamSet {
+    /// From buffers in the update's layout: `wt` is `Wᵀ` (`V × H`, row-major, no padding).
+    fn from_transposed(wt: &[f32], v_bias: &[f32], h_bias: &[f32]) -> Self {
+        let (nv, nh) = (v_bias.len(), h_bias.len());
+        let mut w = vec![0.0; nh * nv];
+        rbm_kernels::binary::transpose(wt, nh, nv, nh, &mut w, nv);
+        ParamSet {
+            w,
+            v_bias: v_bias.to_vec(),
+            h_bias: h_bias.to_vec(),
+        }
+    }
+
+    /// Into buffers of the update's layout (`wt`: `V × H`, as [`ParamSet::from_transposed`]).
+    fn into_transposed(self, wt: &mut [f32], v_bias: &mut Vec<f32>, h_bias: &mut Vec<f32>) {
+        let (nv, nh) = (self.v_bias.len(), self.h_bias.len());
+        rbm_kernels::binary::transpose(&self.w, nv, nh, nv, wt, nh);
+        *v_bias = self.v_bias;
+        *h_bias = self.h_bias;
+    }
+
+    /// [`Error::Shape`] unless the buffers fit a `nv`–`nh` model (`what` names them).
+    fn check_sizes(&self, what: &str, nv: usize, nh: usize) -> Result<()> {
+        check_len(&format!("{what} of W"), self.w.len(), nh * nv)?;
+        check_len(&format!("{what} of v_bias"), self.v_bias.len(), nv)?;
+        check_len(&format!("{what} of h_bias"), self.h_bias.len(), nh)
+    }
+}
+
 /// Fast-weights PCD (Tieleman & Hinton 2009): the persistent chains sample from the model
 /// plus fast weights `F`, which follow the same gradient with their own learning rate and
 /// decay every step, `F ← decay·F + lr·D`, so that the chains are pushed out of the modes
@@ -448,12 +477,8 @@ impl Trainer {
         match (&mut t.velocity, state.momentum) {
             (None, None) => {}
             (Some(vel), Some(m)) => {
-                check_len("momentum of W", m.w.len(), nh * nv)?;
-                check_len("momentum of v_bias", m.v_bias.len(), nv)?;
-                check_len("momentum of h_bias", m.h_bias.len(), nh)?;
-                rbm_kernels::binary::transpose(&m.w, nv, nh, nv, &mut vel.wt, nh);
-                vel.v_bias = m.v_bias;
-                vel.h_bias = m.h_bias;
+                m.check_sizes("momentum", nv, nh)?;
+                m.into_transposed(&mut vel.wt, &mut vel.v_bias, &mut vel.h_bias);
             }
             (vel, m) => {
                 return Err(Error::Shape(format!(
@@ -491,12 +516,8 @@ impl Trainer {
         match (&mut t.fast, state.fast) {
             (None, None) => {}
             (Some((fast, _)), Some(f)) => {
-                check_len("fast W", f.w.len(), nh * nv)?;
-                check_len("fast v_bias", f.v_bias.len(), nv)?;
-                check_len("fast h_bias", f.h_bias.len(), nh)?;
-                rbm_kernels::binary::transpose(&f.w, nv, nh, nv, &mut fast.wt, nh);
-                fast.v_bias = f.v_bias;
-                fast.h_bias = f.h_bias;
+                f.check_sizes("fast weights", nv, nh)?;
+                f.into_transposed(&mut fast.wt, &mut fast.v_bias, &mut fast.h_bias);
             }
             (_, f) => {
                 return Err(Error::Shape(format!(
@@ -521,32 +542,21 @@ impl Trainer {
 
     /// The state to continue from (see [`Trainer::resume`]); copies the buffers.
     pub fn state(&self) -> TrainerState {
-        let (nv, nh) = (self.n_visible, self.n_hidden);
         TrainerState {
             steps: self.steps,
-            momentum: self.velocity.as_ref().map(|vel| {
-                let mut w = vec![0.0; nh * nv];
-                rbm_kernels::binary::transpose(&vel.wt, nh, nv, nh, &mut w, nv);
-                ParamSet {
-                    w,
-                    v_bias: vel.v_bias.clone(),
-                    h_bias: vel.h_bias.clone(),
-                }
-            }),
+            momentum: self
+                .velocity
+                .as_ref()
+                .map(|vel| ParamSet::from_transposed(&vel.wt, &vel.v_bias, &vel.h_bias)),
             chains: match &self.pt {
                 Some(pt) => pt.started().then(|| pt.states().to_vec()),
                 None => self.persistent.clone(),
             },
             offsets: self.offsets.clone(),
-            fast: self.fast.as_ref().map(|(f, _)| {
-                let mut w = vec![0.0; nh * nv];
-                rbm_kernels::binary::transpose(&f.wt, nh, nv, nh, &mut w, nv);
-                ParamSet {
-                    w,
-                    v_bias: f.v_bias.clone(),
-                    h_bias: f.h_bias.clone(),
-                }
-            }),
+            fast: self
+                .fast
+                .as_ref()
+                .map(|(f, _)| ParamSet::from_transposed(&f.wt, &f.v_bias, &f.h_bias)),
         }
     }
 

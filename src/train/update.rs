@@ -102,6 +102,9 @@ pub(crate) struct UpdateScratch {
     pks: AlignedVec,
     cols0: ColIndex,
     colsk: ColIndex,
+    /// Whether `cols0` / `colsk` index the phases (0/1 and sparse enough).
+    binary0: bool,
+    binaryk: bool,
     dv: Vec<f32>,
     dh: Vec<f32>,
     db: Vec<f32>,
@@ -155,30 +158,12 @@ pub(crate) fn apply(
     let s = if velocity.is_some() { 1.0 } else { sp.lr };
     let (sb, sc) = (s / b as f32, s / c as f32);
     directions_prepare(ph, scratch, offsets, (sb, sc), (nv, nh));
-    let sparse0 = scratch.cols0.build(ph.v0, b, nv);
-    let sparsek = scratch.colsk.build(ph.vk, c, nv);
     let sc_ = &*scratch;
-    let (dv, dh, db, dc) = (&sc_.dv, &sc_.dh, &sc_.db, &sc_.dc);
-    let pos = Phase {
-        v: ph.v0,
-        ps: &sc_.p0s,
-        ld_ps: gather_stride(nh),
-        cols: sparse0.then_some(&sc_.cols0),
-    };
-    let neg = Phase {
-        v: ph.vk,
-        ps: &sc_.pks,
-        ld_ps: gather_stride(nh),
-        cols: sparsek.then_some(&sc_.colsk),
-    };
+    let (db, dc) = (&sc_.db, &sc_.dc);
     let ld_t = model.wt_stride();
     model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            weight_phase(wt, ld_t, nh, &pos, Accumulate::Add);
-            weight_phase(wt, ld_t, nh, &neg, Accumulate::Sub);
-            if let Some(o) = offsets {
-                rank_two(wt, ld_t, -1.0, o, dv, dh);
-            }
+            sc_.add_weight_direction(wt, ld_t, (ph, nh), offsets, false);
             vb.iter_mut().zip(db).for_each(|(x, d)| *x += d);
             hb.iter_mut().zip(dc).for_each(|(x, d)| *x += d);
         }
@@ -186,11 +171,7 @@ pub(crate) fn apply(
             let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
             // buf ← μ·buf − D + λ·W, then W ← W − lr·buf.
             scale_in_place(&mut vel.wt, mu);
-            weight_phase(&mut vel.wt, nh, nh, &pos, Accumulate::Sub);
-            weight_phase(&mut vel.wt, nh, nh, &neg, Accumulate::Add);
-            if let Some(o) = offsets {
-                rank_two(&mut vel.wt, nh, 1.0, o, dv, dh);
-            }
+            sc_.add_weight_direction(&mut vel.wt, nh, (ph, nh), offsets, true);
             for (b, x) in vel.wt.chunks_mut(nh).zip(wt.chunks_mut(ld_t)) {
                 for (b, x) in b.iter_mut().zip(x.iter_mut()) {
                     *b += wd * *x;
@@ -207,7 +188,8 @@ pub(crate) fn apply(
     })
 }
 
-/// Scales the hidden probabilities (`p0` by `sb`, `pk` by `sc`) and computes the bias
+/// Indexes the phases' visible columns, scales the hidden probabilities (`p0` by `sb`, `pk`
+/// by `sc`) and computes the bias
 /// directions `db`, `dc` (centered with `offsets`) from the column-mean differences `dv`,
 /// `dh`, all at the scale `sb = s/B`, `sc = s/C`.
 fn directions_prepare(
@@ -217,6 +199,8 @@ fn directions_prepare(
     (sb, sc): (f32, f32),
     (nv, nh): (usize, usize),
 ) {
+    scratch.binary0 = scratch.cols0.build(ph.v0, ph.v0.len() / nv, nv);
+    scratch.binaryk = scratch.colsk.build(ph.vk, ph.vk.len() / nv, nv);
     let ld_ps = gather_stride(nh);
     scale_into(&mut scratch.p0s, ld_ps, ph.p0, nh, sb);
     scale_into(&mut scratch.pks, ld_ps, ph.pk, nh, sc);
@@ -231,6 +215,58 @@ fn directions_prepare(
         let (dv, dh) = (&scratch.dv[..], &scratch.dh[..]);
         let (db, dc) = (&mut scratch.db[..], &mut scratch.dc[..]);
         centered_bias_directions(ph, (sb, sc), o, (dv, dh), (db, dc));
+    }
+}
+
+impl UpdateScratch {
+    /// The positive and negative phases of the weight direction, as prepared by
+    /// [`directions_prepare`].
+    fn phases<'a>(&'a self, ph: &Phases<'a>, nh: usize) -> [Phase<'a>; 2] {
+        let ld_ps = gather_stride(nh);
+        [
+            Phase {
+                v: ph.v0,
+                ps: &self.p0s,
+                ld_ps,
+                cols: self.binary0.then_some(&self.cols0),
+            },
+            Phase {
+                v: ph.vk,
+                ps: &self.pks,
+                ld_ps,
+                cols: self.binaryk.then_some(&self.colsk),
+            },
+        ]
+    }
+
+    /// `m += D_M` (or `m −= D_M` with `negate`) for `m` = `V × H` at row stride `ld`: the
+    /// weight direction at the scale of [`directions_prepare`], with the centering terms.
+    fn add_weight_direction(
+        &self,
+        m: &mut [f32],
+        ld: usize,
+        (ph, nh): (&Phases<'_>, usize),
+        offsets: Option<&Offsets>,
+        negate: bool,
+    ) {
+        let [pos, neg] = self.phases(ph, nh);
+        let (add, sub) = if negate {
+            (Accumulate::Sub, Accumulate::Add)
+        } else {
+            (Accumulate::Add, Accumulate::Sub)
+        };
+        weight_phase(m, ld, nh, &pos, add);
+        weight_phase(m, ld, nh, &neg, sub);
+        if let Some(o) = offsets {
+            rank_two(
+                m,
+                ld,
+                if negate { 1.0 } else { -1.0 },
+                o,
+                &self.dv,
+                &self.dh,
+            );
+        }
     }
 }
 
@@ -273,30 +309,12 @@ fn apply_with_fast(
     let (b, c) = (ph.v0.len() / nv, ph.vk.len() / nv);
     let (sb, sc) = (1.0 / b as f32, 1.0 / c as f32);
     directions_prepare(ph, scratch, offsets, (sb, sc), (nv, nh));
-    let sparse0 = scratch.cols0.build(ph.v0, b, nv);
-    let sparsek = scratch.colsk.build(ph.vk, c, nv);
     let mut d = std::mem::take(&mut scratch.d);
     d.clear();
     d.resize(nv * nh, 0.0);
     let sc_ = &*scratch;
-    let (dv, dh, db, dc) = (&sc_.dv, &sc_.dh, &sc_.db, &sc_.dc);
-    let pos = Phase {
-        v: ph.v0,
-        ps: &sc_.p0s,
-        ld_ps: gather_stride(nh),
-        cols: sparse0.then_some(&sc_.cols0),
-    };
-    let neg = Phase {
-        v: ph.vk,
-        ps: &sc_.pks,
-        ld_ps: gather_stride(nh),
-        cols: sparsek.then_some(&sc_.colsk),
-    };
-    weight_phase(&mut d, nh, nh, &pos, Accumulate::Add);
-    weight_phase(&mut d, nh, nh, &neg, Accumulate::Sub);
-    if let Some(o) = offsets {
-        rank_two(&mut d, nh, -1.0, o, dv, dh);
-    }
+    let (db, dc) = (&sc_.db, &sc_.dc);
+    sc_.add_weight_direction(&mut d, nh, (ph, nh), offsets, false);
     let (mu, wd, lr) = (sp.momentum, sp.weight_decay, sp.lr);
     let ld_t = model.wt_stride();
     let finite = model.update_through_t(|wt, vb, hb| match velocity {
