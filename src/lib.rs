@@ -9,6 +9,7 @@ pub mod eval;
 pub mod experiments;
 pub mod gates;
 pub mod gibbs;
+mod incremental;
 pub mod model;
 pub mod model_file;
 mod pass;

@@ -64,7 +64,7 @@ impl Conditional {
 
     /// The `input × output` weight matrix of this pass, row-major (`Wᵀ` or `W`), and its
     /// row stride.
-    fn weights(self, m: &Rbm) -> (&[f32], usize) {
+    pub(crate) fn weights(self, m: &Rbm) -> (&[f32], usize) {
         match self {
             Conditional::Hidden => (m.weights_t(), m.wt_stride()),
             Conditional::Visible => (m.weights(), m.n_visible()),

@@ -199,3 +199,65 @@ pub fn nonzero_indices(x: &[f32], out: &mut [u32]) -> usize {
 pub fn nonzero_indices_with(isa: Isa, x: &[f32], out: &mut [u32]) -> usize {
     with_kernel!(checked isa, |k| k.nonzero_indices(x, out))
 }
+
+/// [`sigmoid_affine_sample`] and [`softplus_sum_affine`] of the same arguments in one pass,
+/// with one exponential per element: `prob` and `state` as [`sigmoid_affine_sample`] writes
+/// them (bit-identical on every instruction set) and the sum [`softplus_sum_affine`] returns
+/// on the current instruction set. See [`Kernel::softplus_sum_affine_sample`].
+///
+/// # Panics
+/// As [`sigmoid_affine_sample`].
+#[track_caller]
+pub fn softplus_sum_affine_sample(
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    with_kernel!(current, |k| k.softplus_sum_affine_sample(
+        pre, scale, bias, key, first, prob, state
+    ))
+}
+
+/// [`softplus_sum_affine_sample`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softplus_sum_affine_sample`], and if this CPU lacks `isa`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn softplus_sum_affine_sample_with(
+    isa: Isa,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    with_kernel!(checked isa, |k| k.softplus_sum_affine_sample(
+        pre, scale, bias, key, first, prob, state
+    ))
+}
+
+/// Writes the indices `j` with `old[j] != new[j]` in increasing order to `out` and returns
+/// their count: the units a Gibbs step flipped. See [`Kernel::changed_indices`].
+///
+/// # Panics
+/// If `old` and `new` differ in length, `out` is shorter, or they are longer than 2³².
+#[track_caller]
+pub fn changed_indices(old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+    with_kernel!(current, |k| k.changed_indices(old, new, out))
+}
+
+/// [`changed_indices`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`changed_indices`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn changed_indices_with(isa: Isa, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+    with_kernel!(checked isa, |k| k.changed_indices(old, new, out))
+}

@@ -157,19 +157,59 @@ mod x86 {
             }
             c += T * L;
         }
-        while c < n {
-            let w = (n - c).min(L);
-            let mask: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
-            let mut acc = _mm512_setzero_ps();
-            for &i in idx {
-                // SAFETY: the masked load reads only columns c..c + w ≤ n of row i.
-                acc = _mm512_add_ps(acc, unsafe {
-                    _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld + c))
+        // The last `n − c < T·L` columns: one tile of as many vectors as they need, the last
+        // masked, so that its running sums still advance side by side (one accumulator at a
+        // time waits on its own adds).
+        // SAFETY: forwarded contract, in every arm; the tile reads columns c..n only.
+        unsafe {
+            match (n - c).div_ceil(L) {
+                0 => {}
+                1 => tail_tile::<1>(m, ld, idx, out, c, mode),
+                2 => tail_tile::<2>(m, ld, idx, out, c, mode),
+                3 => tail_tile::<3>(m, ld, idx, out, c, mode),
+                4 => tail_tile::<4>(m, ld, idx, out, c, mode),
+                5 => tail_tile::<5>(m, ld, idx, out, c, mode),
+                6 => tail_tile::<6>(m, ld, idx, out, c, mode),
+                7 => tail_tile::<7>(m, ld, idx, out, c, mode),
+                _ => tail_tile::<8>(m, ld, idx, out, c, mode),
+            }
+        }
+    }
+
+    /// Columns `c..n` (`n = out.len()`, `16·(R − 1) < n − c ≤ 16·R`) of [`gather_add_avx512`]:
+    /// `R` running sums, the last masked.
+    ///
+    /// # Safety
+    /// As [`gather_add_avx512`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tail_tile<const R: usize>(
+        m: *const f32,
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        c: usize,
+        mode: Accumulate,
+    ) {
+        const L: usize = 16;
+        let w = out.len() - c - (R - 1) * L;
+        debug_assert!(0 < w && w <= L);
+        let last: __mmask16 = if w == L { 0xFFFF } else { (1u16 << w) - 1 };
+        let mask = |t: usize| if t + 1 == R { last } else { 0xFFFF };
+        let mut acc = [_mm512_setzero_ps(); R];
+        for &i in idx {
+            let row = m.wrapping_add(i as usize * ld + c);
+            for (t, a) in acc.iter_mut().enumerate() {
+                // SAFETY: the masked load reads columns c + t·L .. min(c + t·L + 16, n) of
+                // row i, inside the row by the caller's contract.
+                *a = _mm512_add_ps(*a, unsafe {
+                    _mm512_maskz_loadu_ps(mask(t), row.wrapping_add(t * L))
                 });
             }
-            // SAFETY: the mask limits the access to out[c..c + w].
-            unsafe { store_combined512(out.as_mut_ptr().add(c), acc, mode, mask) };
-            c += w;
+        }
+        for (t, a) in acc.iter().enumerate() {
+            // SAFETY: the mask limits the access to out[c + t·L .. n].
+            unsafe { store_combined512(out.as_mut_ptr().add(c + t * L), *a, mode, mask(t)) };
         }
     }
 

@@ -79,6 +79,26 @@ pub trait Kernel: Copy + Send + Sync + core::fmt::Debug + 'static {
     /// If `pre` and `bias` differ in length.
     fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64;
 
+    /// [`sigmoid_affine_sample`](Kernel::sigmoid_affine_sample) and
+    /// [`softplus_sum_affine`](Kernel::softplus_sum_affine) of the same arguments in one pass
+    /// (one exponential per element): writes the same `prob` and `state` and returns the same
+    /// sum, bit for bit, as the two calls on this instruction set. AIS needs both of the
+    /// hidden layer at each temperature.
+    ///
+    /// # Panics
+    /// As [`sigmoid_affine_sample`](Kernel::sigmoid_affine_sample).
+    #[allow(clippy::too_many_arguments)]
+    fn softplus_sum_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64;
+
     /// Writes the indices `j` with `x[j] != 0.0` (NaN counts as nonzero, `−0.0` does not)
     /// in increasing order to `out[..count]` and returns `count`. `out[count..]` is not
     /// written.
@@ -86,6 +106,15 @@ pub trait Kernel: Copy + Send + Sync + core::fmt::Debug + 'static {
     /// # Panics
     /// If `out.len() < x.len()`, or `x.len() > 2³²` (an index would not fit in `u32`).
     fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize;
+
+    /// Writes the indices `j` with `old[j] != new[j]` (as floats: a NaN on either side
+    /// counts as a change, `−0.0` against `0.0` does not) in increasing order to
+    /// `out[..count]` and returns `count`: the units a Gibbs step flipped.
+    ///
+    /// # Panics
+    /// If `old` and `new` differ in length, or `out` is shorter than them, or they are longer
+    /// than 2³².
+    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize;
 }
 
 /// The panic of every length check, kept out of line.
@@ -131,6 +160,13 @@ fn nonzero_error(n: usize, out: usize) -> ! {
 }
 
 /// Panics unless `out` can hold every index of `x` and every index fits `u32`.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_changed(old: usize, new: usize, out: usize) {
+    check_len("new", old, new);
+    check_nonzero(old, out);
+}
+
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_nonzero(n: usize, out: usize) {

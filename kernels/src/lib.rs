@@ -81,9 +81,10 @@ mod x86;
 
 pub use aligned::{AlignedVec, gather_stride};
 pub use api::{
-    bernoulli, bernoulli_with, nonzero_indices, nonzero_indices_with, sigmoid_affine,
-    sigmoid_affine_sample, sigmoid_affine_sample_with, sigmoid_affine_with, softplus_sum_affine,
-    softplus_sum_affine_with,
+    bernoulli, bernoulli_with, changed_indices, changed_indices_with, nonzero_indices,
+    nonzero_indices_with, sigmoid_affine, sigmoid_affine_sample, sigmoid_affine_sample_with,
+    sigmoid_affine_with, softplus_sum_affine, softplus_sum_affine_sample,
+    softplus_sum_affine_sample_with, softplus_sum_affine_with,
 };
 pub use dispatch::Isa;
 pub use gemm::{Mat, MatMut, gemm};

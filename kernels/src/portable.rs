@@ -7,7 +7,7 @@
 //! bit masks, so no element costs a branch.
 
 use crate::dispatch::Isa;
-use crate::kernel::{Kernel, check_draws, check_len, check_nonzero, check_sample};
+use crate::kernel::{Kernel, check_changed, check_draws, check_len, check_nonzero, check_sample};
 use crate::rng::{StreamKey, threshold};
 use crate::simd::{self, Simd};
 
@@ -181,6 +181,33 @@ impl Kernel for Scalar {
     }
 
     #[track_caller]
+    fn softplus_sum_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64 {
+        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+        simd::softplus_sum_affine_sample(self, pre, scale, bias, key, first, prob, state)
+    }
+
+    #[track_caller]
+    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+        check_changed(old.len(), new.len(), out.len());
+        let mut count = 0;
+        for (j, (&a, &b)) in old.iter().zip(new).enumerate() {
+            if a != b {
+                out[count] = j as u32;
+                count += 1;
+            }
+        }
+        count
+    }
+
     fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
         check_nonzero(x.len(), out.len());
         let mut count = 0;

@@ -79,6 +79,42 @@ pub fn softplus_sum_affine(pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
         .sum()
 }
 
+/// [`sigmoid_affine_sample`] and [`softplus_sum_affine`] of the same arguments: the oracle of
+/// [`Kernel::softplus_sum_affine_sample`](crate::Kernel::softplus_sum_affine_sample).
+///
+/// # Panics
+/// As the two.
+#[allow(clippy::too_many_arguments)]
+pub fn softplus_sum_affine_sample(
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    sigmoid_affine_sample(pre, scale, bias, key, first, prob, state);
+    softplus_sum_affine(pre, scale, bias)
+}
+
+/// Writes the indices `j` with `old[j] != new[j]` in increasing order to `out[..count]` and
+/// returns `count`.
+///
+/// # Panics
+/// If the slices differ in length or `out` is shorter than the number of changes.
+pub fn changed_indices(old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+    assert_eq!(old.len(), new.len(), "new length");
+    let mut count = 0;
+    for (j, (&a, &b)) in old.iter().zip(new).enumerate() {
+        if a != b {
+            out[count] = j as u32;
+            count += 1;
+        }
+    }
+    count
+}
+
 /// Writes the indices `j` with `x[j] != 0.0` (NaN included) in increasing order to
 /// `out[..count]` and returns `count`.
 ///

@@ -170,6 +170,56 @@ pub(crate) fn sigmoid_affine_sample<S: Simd>(
     }
 }
 
+/// [`sigmoid_affine_sample`] that also returns `Σ_j softplus(scale·pre[j] + bias[j])`, summed
+/// as [`softplus_sum_affine`] sums: both from one exponential per element.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softplus_sum_affine_sample<S: Simd>(
+    s: S,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    let n = prob.len();
+    let (pre, bias, state) = (&pre[..n], &bias[..n], &mut state[..n]);
+    let vscale = s.splat(scale);
+    let mut rng = s.rng(key, first);
+    let (pp, pb) = (pre.as_ptr(), bias.as_ptr());
+    let (po, ps) = (prob.as_mut_ptr(), state.as_mut_ptr());
+    let mut acc = s.acc_zero();
+    let mut i = 0;
+    while i + S::LANES <= n {
+        let u = s.draws(&mut rng);
+        // SAFETY: `i + LANES ≤ n` and all four slices hold `n` elements.
+        unsafe {
+            let x = s.fma(vscale, s.load(pp.add(i)), s.load(pb.add(i)));
+            let (p, sp) = math::sigmoid_softplus(s, x);
+            s.store(po.add(i), p);
+            s.store(ps.add(i), s.bernoulli(p, u));
+            acc = s.acc_add(acc, sp);
+        }
+        i += S::LANES;
+    }
+    if i < n {
+        let m = n - i;
+        let u = s.draws(&mut rng);
+        // SAFETY: `0 < m < LANES` and `i + m = n`: only elements `i..n` are touched.
+        unsafe {
+            let x = s.fma(vscale, s.load_part(pp.add(i), m), s.load_part(pb.add(i), m));
+            let (p, sp) = math::sigmoid_softplus(s, x);
+            s.store_part(po.add(i), p, m);
+            s.store_part(ps.add(i), s.bernoulli(p, u), m);
+            // The missing lanes hold softplus(0) = ln 2: drop them.
+            acc = s.acc_add(acc, s.keep_first(sp, m));
+        }
+    }
+    s.acc_total(acc)
+}
+
 /// `state[j] = bernoulli(p[j], draw first + j)`.
 #[inline(always)]
 pub(crate) fn bernoulli<S: Simd>(s: S, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {

@@ -41,6 +41,9 @@ per_isa!(
     softplus_sum_accurate,
     softplus_terms_accurate,
     nonzero_indices_exact,
+    no_subnormal_intermediates,
+    softplus_sample_is_both_kernels,
+    changed_indices_exact,
 );
 
 const SCALES: [f32; 3] = [1.0, 0.37, -2.5];
@@ -473,6 +476,150 @@ fn softplus_terms_accurate(isa: Isa) {
     );
 }
 
+/// The x86 MXCSR underflow (UE) and denormal-operand (DE) flags, cleared beforehand.
+#[cfg(target_arch = "x86_64")]
+#[allow(deprecated)] // _mm_getcsr / _mm_setcsr: the only stable way to read the flags.
+fn float_flags_after(f: impl FnOnce()) -> (bool, bool) {
+    use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+    const FLAGS: u32 = 0x3f;
+    // SAFETY: SSE is part of x86_64; only the sticky exception flags are changed.
+    unsafe { _mm_setcsr(_mm_getcsr() & !FLAGS) };
+    f();
+    // SAFETY: as above.
+    let csr = unsafe { _mm_getcsr() };
+    (csr & 0x10 != 0, csr & 0x2 != 0)
+}
+
+/// Subnormal intermediates cost a microcode assist per operation (30× slower: softplus took
+/// 21 ns per element instead of 0.7 for |x| ≈ 43…51 before its series was floored). For
+/// |x| ≤ 86, where every result is normal, no intermediate may underflow either.
+fn no_subnormal_intermediates(isa: Isa) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let xs: Vec<f32> = (0..=172_000)
+            .map(|i| (i as f64 * 1e-3 - 86.0) as f32)
+            .collect();
+        let zeros = vec![0.0f32; xs.len()];
+        let (ue, de) = float_flags_after(|| {
+            std::hint::black_box(api::softplus_sum_affine_with(isa, &xs, 1.0, &zeros));
+        });
+        assert!(
+            !ue && !de,
+            "{}: softplus underflow {ue}, denormal {de}",
+            isa.name()
+        );
+        let (mut p, mut st) = (zeros.clone(), zeros.clone());
+        let (ue, de) = float_flags_after(|| {
+            api::sigmoid_affine_sample_with(
+                isa,
+                &xs,
+                1.0,
+                &zeros,
+                StreamKey::new(3),
+                0,
+                &mut p,
+                &mut st,
+            );
+            std::hint::black_box(&p);
+        });
+        assert!(
+            !ue && !de,
+            "{}: sigmoid underflow {ue}, denormal {de}",
+            isa.name()
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+}
+
+/// The fused AIS kernel writes what `sigmoid_affine_sample` writes and returns what
+/// `softplus_sum_affine` returns on the same ISA, bit for bit; and the sum is near the oracle.
+fn softplus_sample_is_both_kernels(isa: Isa) {
+    let root = StreamKey::new(61);
+    for n in sizes().into_iter().chain([10_000]) {
+        for (first, &scale) in [0u64, 5, (1 << 33) + 1].into_iter().zip(&SCALES) {
+            let key = root.derive(n as u64).derive(first);
+            let mut x = inputs(key.derive(0), n, 60.0, 0.05);
+            // Extremes in the middle of a vector and in a tail.
+            for (j, v) in [
+                (3, f32::INFINITY),
+                (5, f32::NEG_INFINITY),
+                (9, 1e30),
+                (n / 2, -1e30),
+            ] {
+                if j < n {
+                    x[j] = v;
+                }
+            }
+            let pre = Padded::from_slice(&x);
+            let bias = Padded::from_slice(&inputs(key.derive(1), n, 2.0, 0.0));
+            let (mut prob, mut state) = (Padded::poisoned(n), Padded::poisoned(n));
+            let sum = api::softplus_sum_affine_sample_with(
+                isa,
+                pre.get(),
+                scale,
+                bias.get(),
+                key,
+                first,
+                prob.get_mut(),
+                state.get_mut(),
+            );
+            let what = format!("{} n={n} first={first} scale={scale}", isa.name());
+            for (b, name) in [(&prob, "prob"), (&state, "state")] {
+                b.assert_padding(&format!("{what} {name}"));
+                b.assert_written(&format!("{what} {name}"));
+            }
+            let (mut p2, mut s2) = (vec![0.0; n], vec![0.0; n]);
+            api::sigmoid_affine_sample_with(
+                isa,
+                pre.get(),
+                scale,
+                bias.get(),
+                key,
+                first,
+                &mut p2,
+                &mut s2,
+            );
+            assert_same(&format!("{what} prob"), prob.get(), &p2);
+            assert_same(&format!("{what} state"), state.get(), &s2);
+            let alone = api::softplus_sum_affine_with(isa, pre.get(), scale, bias.get());
+            assert!(
+                sum.to_bits() == alone.to_bits() || (sum.is_nan() && alone.is_nan()),
+                "{what}: fused sum {sum} vs softplus_sum_affine {alone}"
+            );
+            let (mut po, mut so) = (vec![0.0; n], vec![0.0; n]);
+            let oracle = scalar::softplus_sum_affine_sample(
+                pre.get(),
+                scale,
+                bias.get(),
+                key,
+                first,
+                &mut po,
+                &mut so,
+            );
+            let rel = (sum - oracle).abs() / oracle.abs().max(1e-30);
+            let both_nan = sum.is_nan() && oracle.is_nan();
+            assert!(
+                sum == oracle || both_nan || rel <= 1e-6,
+                "{what}: {sum} vs oracle {oracle}"
+            );
+        }
+    }
+    // NaN in, NaN out, in the sum and the probability.
+    let (mut p, mut st) = (vec![0.0; 3], vec![0.0; 3]);
+    let nan = api::softplus_sum_affine_sample_with(
+        isa,
+        &[1.0, f32::NAN, 2.0],
+        1.0,
+        &[0.0; 3],
+        StreamKey::new(1),
+        0,
+        &mut p,
+        &mut st,
+    );
+    assert!(nan.is_nan() && p[1].is_nan(), "{}", isa.name());
+}
+
 fn nonzero_indices_exact(isa: Isa) {
     let root = StreamKey::new(51);
     for n in sizes() {
@@ -498,6 +645,50 @@ fn nonzero_indices_exact(isa: Isa) {
             // Give the kernel the data and the trailing padding: it may use `out.len() ≥ n`
             // but must write only `out[..count]`.
             let count = api::nonzero_indices_with(isa, x.get(), out.tail_mut());
+            assert_eq!(count, count_want, "{what}");
+            assert_eq!(&out.tail()[..count], &want[..count], "{what}");
+            assert!(
+                out.tail()[count..].iter().all(|&v| v == u32::MAX),
+                "{what}: wrote past count"
+            );
+            assert!(
+                out.leading().iter().all(|&v| v == u32::MAX),
+                "{what}: wrote before out"
+            );
+        }
+    }
+}
+
+fn changed_indices_exact(isa: Isa) {
+    let root = StreamKey::new(53);
+    for n in sizes().into_iter().chain([784, 10_000]) {
+        for (k, rate) in [0.0, 0.01, 0.1, 0.5, 1.0].into_iter().enumerate() {
+            let key = root.derive(n as u64).derive(k as u64);
+            let old: Vec<f32> = (0..n as u64)
+                .map(|j| (unif(key, 3 * j) < 0.3) as u8 as f32)
+                .collect();
+            // Flips mostly, and the special cases: NaN (always a change, even against NaN),
+            // −0.0 against 0.0 (no change), tiny and infinite values.
+            let new: Vec<f32> = old
+                .iter()
+                .enumerate()
+                .map(|(j, &a)| {
+                    if unif(key, 3 * j as u64 + 1) >= rate {
+                        return if a == 0.0 && j % 5 == 0 { -0.0 } else { a };
+                    }
+                    [1.0 - a, 1.0 - a, 1.0 - a, f32::NAN, 1e-40, f32::INFINITY][j % 6]
+                })
+                .collect();
+            let mut old = old;
+            if n > 3 && k == 2 {
+                (old[1], old[3]) = (f32::NAN, f32::NAN);
+            }
+            let (old, new) = (Padded::from_slice(&old), Padded::from_slice(&new));
+            let mut want = vec![0u32; n];
+            let count_want = scalar::changed_indices(old.get(), new.get(), &mut want);
+            let mut out = Padded::poisoned_u32(n);
+            let what = format!("{} n={n} rate={rate}", isa.name());
+            let count = api::changed_indices_with(isa, old.get(), new.get(), out.tail_mut());
             assert_eq!(count, count_want, "{what}");
             assert_eq!(&out.tail()[..count], &want[..count], "{what}");
             assert!(

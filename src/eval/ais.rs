@@ -10,13 +10,15 @@ use rbm_kernels::StreamKey;
 
 use super::{BaseRate, log_mean_exp_bounds, sigmoid_affine_sample, softplus_sum_affine};
 use crate::error::{Error, Result};
+use crate::incremental::Incremental;
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, RowIndex};
+use crate::pass::Conditional;
 use crate::rng::tags;
+use rbm_kernels::softplus_sum_affine_sample;
 
 /// Chains per block: each block of runs is one task, and every product of a block is one
 /// batched pass of this many rows (so the blocks, and the results, do not depend on threads).
-pub(crate) const CHAIN_BLOCK: usize = 16;
+pub(crate) const CHAIN_BLOCK: usize = 4;
 
 /// A schedule of inverse temperatures `0 = β_0 < β_1 < … < β_K = 1` (`K ≥ 1` steps, called
 /// "temperatures" as in the literature: the standard schedule has 14,500).
@@ -229,14 +231,12 @@ pub fn ais(model: &Rbm, base: &BaseRate, config: &AisConfig) -> Result<AisEstima
         .map(|b| {
             let first = b * CHAIN_BLOCK;
             let rows = CHAIN_BLOCK.min(config.runs - first);
-            let mut chains = Chains::new(model, rows, first as u64);
+            let mut chains = Chains::new(&path, rows, first as u64);
             chains.sample_base(&path, root.derive(0));
             let k_last = betas.len() - 1;
             for k in 1..=k_last {
-                chains.accumulate(&path, betas[k - 1], betas[k]);
-                if k < k_last {
-                    chains.transition(&path, betas[k], root.derive(k as u64));
-                }
+                let key = (k < k_last).then(|| root.derive(k as u64));
+                chains.anneal(&path, betas[k - 1], betas[k], key);
             }
             chains.log_w
         })
@@ -276,7 +276,7 @@ impl<'m> Annealer<'m> {
         let mut blocks: Vec<Chains> = (0..runs.div_ceil(CHAIN_BLOCK))
             .map(|b| {
                 let first = b * CHAIN_BLOCK;
-                Chains::new(model, CHAIN_BLOCK.min(runs - first), first as u64)
+                Chains::new(&path, CHAIN_BLOCK.min(runs - first), first as u64)
             })
             .collect();
         blocks
@@ -300,10 +300,9 @@ impl<'m> Annealer<'m> {
         let b = check_beta(beta)?;
         self.step += 1;
         let (path, from, key) = (&self.path, self.beta, self.root.derive(self.step));
-        self.blocks.par_iter_mut().for_each(|c| {
-            c.accumulate(path, from, b);
-            c.transition(path, b, key);
-        });
+        self.blocks
+            .par_iter_mut()
+            .for_each(|c| c.anneal(path, from, b, Some(key)));
         self.beta = b;
         Ok(())
     }
@@ -313,7 +312,7 @@ impl<'m> Annealer<'m> {
         let (path, from) = (&self.path, self.beta);
         self.blocks
             .par_iter_mut()
-            .for_each(|c| c.accumulate(path, from, 1.0));
+            .for_each(|c| c.anneal(path, from, 1.0, None));
         let log_weights = self.log_weights();
         AisEstimate::from_log_weights(self.path.log_z0, log_weights, self.step as usize + 1)
     }
@@ -345,7 +344,7 @@ pub(crate) struct Path<'m> {
     /// `b_A`, `V`.
     base: &'m [f32],
     /// `b − b_A` in f64 (exact: a difference of two f32 values).
-    db: Vec<f64>,
+    pub(crate) db: Vec<f64>,
     /// `Σ_j softplus(0)` over the hidden units, as the kernels compute it (`log p*_0(v)` is
     /// `b_Aᵀv` plus this).
     s0: f64,
@@ -385,151 +384,125 @@ impl<'m> Path<'m> {
             .map(|(&a, &x)| a as f64 * x as f64)
             .sum()
     }
-
-    /// `(b − b_A)ᵀv` in f64.
-    fn db_dot(&self, v: &[f32]) -> f64 {
-        self.db.iter().zip(v).map(|(&d, &x)| d * x as f64).sum()
-    }
 }
 
-/// A block of chains of the annealing path, with every buffer a step needs. `pre_h` always
-/// holds `W v` of the current `v`.
+/// A block of chains of the annealing path, with every buffer a step needs. The
+/// pre-activations of both layers follow the states by their flips ([`Incremental`]):
+/// `hidden` always holds `W v` (and `(b − b_A)ᵀv`) of the current `v`, `visible` `Wᵀ h` of
+/// the current `h`.
 #[derive(Debug)]
 pub(crate) struct Chains {
-    pub(crate) rows: usize,
     /// The global index of the first chain: chain `first + r` draws from `key.derive(first + r)`.
     first: u64,
     pub(crate) v: Vec<f32>,
-    v_prob: Vec<f32>,
-    v_pre: Vec<f32>,
     h: Vec<f32>,
-    h_prob: Vec<f32>,
-    pre_h: Vec<f32>,
+    /// The states being sampled, swapped with `v` or `h` once their flips are applied.
+    next_v: Vec<f32>,
+    next_h: Vec<f32>,
+    prob: Vec<f32>,
+    hidden: Incremental,
+    visible: Incremental,
     /// `β c` for the two temperatures of an increment.
     hb_from: Vec<f32>,
     hb_to: Vec<f32>,
     /// `(1 − β) b_A + β b`.
     vb: Vec<f32>,
     pub(crate) log_w: Vec<f64>,
-    /// Index lists of the binary products.
-    index: RowIndex,
 }
 
 impl Chains {
-    pub(crate) fn new(model: &Rbm, rows: usize, first: u64) -> Self {
+    pub(crate) fn new(path: &Path<'_>, rows: usize, first: u64) -> Self {
+        let model = path.model;
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         Chains {
-            rows,
             first,
             v: vec![0.0; rows * nv],
-            v_prob: vec![0.0; rows * nv],
-            v_pre: vec![0.0; rows * nv],
             h: vec![0.0; rows * nh],
-            h_prob: vec![0.0; rows * nh],
-            pre_h: vec![0.0; rows * nh],
+            next_v: vec![0.0; rows * nv],
+            next_h: vec![0.0; rows * nh],
+            prob: vec![0.0; nv.max(nh)],
+            hidden: Incremental::new(model, Conditional::Hidden, rows).with_linear(path.db.clone()),
+            visible: Incremental::new(model, Conditional::Visible, rows),
             hb_from: vec![0.0; nh],
             hb_to: vec![0.0; nh],
             vb: vec![0.0; nv],
             log_w: vec![0.0; rows],
-            index: RowIndex::default(),
         }
     }
 
-    /// `v ~ p_0` (the base rate), then `pre_h = W v`. Chain `i` draws from `key.derive(i)`.
+    /// `v ~ p_0` (the base rate), then `W v`. Chain `i` draws from `key.derive(i)`.
     pub(crate) fn sample_base(&mut self, path: &Path<'_>, key: StreamKey) {
         let nv = path.model.n_visible();
         let zeros = vec![0.0f32; nv];
-        for (r, (p, s)) in self
-            .v_prob
-            .chunks_mut(nv)
-            .zip(self.v.chunks_mut(nv))
-            .enumerate()
-        {
+        for (r, s) in self.v.chunks_mut(nv).enumerate() {
             let k = key.derive(self.first + r as u64);
-            sigmoid_affine_sample(&zeros, 0.0, path.base, k, 0, p, s);
+            sigmoid_affine_sample(&zeros, 0.0, path.base, k, 0, &mut self.prob[..nv], s);
         }
-        self.hidden_pre(path.model);
+        self.hidden.reset(path.model, &self.v);
     }
 
-    /// Sets the visible states to `v` (`rows × V`) and `pre_h = W v`.
+    /// Sets the visible states to `v` (`rows × V`) and computes `W v`.
     pub(crate) fn set_visible(&mut self, model: &Rbm, v: &[f32]) {
         self.v.copy_from_slice(v);
-        self.hidden_pre(model);
+        self.hidden.reset(model, &self.v);
     }
 
-    fn hidden_pre(&mut self, model: &Rbm) {
-        pass::preactivation(
-            model,
-            Conditional::Hidden,
-            &self.v,
-            self.rows,
-            &mut self.pre_h,
-            &mut self.index,
-        );
-    }
-
-    /// `log_w += log p*_to(v) − log p*_from(v)` for each chain.
-    pub(crate) fn accumulate(&mut self, path: &Path<'_>, from: f32, to: f32) {
-        let (nv, nh) = (path.model.n_visible(), path.model.n_hidden());
+    /// `log_w += log p*_to(v) − log p*_from(v)` for each chain; then, with `key`, one Gibbs
+    /// transition at `to`: `h ~ σ(β (c + W v))`, `v ~ σ((1 − β) b_A + β (b + Wᵀh))`, and
+    /// `W v` of the new `v`. Chain `i` draws from `key.derive(i)`: the hidden units draws
+    /// `0..H`, the visible units draws `H..H + V`. The hidden units' softplus sum
+    /// at `to` and their sample come from one kernel call.
+    pub(crate) fn anneal(&mut self, path: &Path<'_>, from: f32, to: f32, key: Option<StreamKey>) {
+        let nh = path.model.n_hidden();
         let c = path.model.h_bias();
         scale_into(c, from, &mut self.hb_from);
         scale_into(c, to, &mut self.hb_to);
         let d_beta = to as f64 - from as f64;
-        for ((lw, v), pre) in self
-            .log_w
-            .iter_mut()
-            .zip(self.v.chunks(nv))
-            .zip(self.pre_h.chunks(nh))
-        {
-            let linear = if d_beta == 0.0 {
-                0.0
-            } else {
-                d_beta * path.db_dot(v)
+        let rows = self.log_w.len();
+        for r in 0..rows {
+            let pre = &self.hidden.pre()[r * nh..(r + 1) * nh];
+            let lin = self.hidden.linear()[r];
+            let linear = if d_beta == 0.0 { 0.0 } else { d_beta * lin };
+            let s_from = softplus_sum_affine(pre, from, &self.hb_from);
+            let s_to = match key {
+                Some(key) => softplus_sum_affine_sample(
+                    pre,
+                    to,
+                    &self.hb_to,
+                    key.derive(self.first + r as u64),
+                    0,
+                    &mut self.prob[..nh],
+                    &mut self.next_h[r * nh..(r + 1) * nh],
+                ),
+                None => softplus_sum_affine(pre, to, &self.hb_to),
             };
-            *lw += linear + softplus_sum_affine(pre, to, &self.hb_to)
-                - softplus_sum_affine(pre, from, &self.hb_from);
+            self.log_w[r] += linear + s_to - s_from;
+        }
+        if let Some(key) = key {
+            self.visible_half(path, to, key);
         }
     }
 
-    /// One Gibbs transition at `beta`: `h ~ σ(β (c + W v))`, `v ~ σ((1 − β) b_A + β (b + Wᵀh))`,
-    /// then `pre_h = W v`. Chain `i` draws from `key.derive(i)`: the hidden units draws
-    /// `0..H`, the visible units draws `H..H + V`.
-    pub(crate) fn transition(&mut self, path: &Path<'_>, beta: f32, key: StreamKey) {
+    /// The rest of a transition once `next_h` is sampled: `Wᵀh`, `v ~ p_β(v | h)`, `W v`.
+    fn visible_half(&mut self, path: &Path<'_>, beta: f32, key: StreamKey) {
         let model = path.model;
         let (nv, nh) = (model.n_visible(), model.n_hidden());
-        scale_into(model.h_bias(), beta, &mut self.hb_to);
-        for (((p, s), pre), r) in self
-            .h_prob
-            .chunks_mut(nh)
-            .zip(self.h.chunks_mut(nh))
-            .zip(self.pre_h.chunks(nh))
-            .zip(0u64..)
-        {
-            let k = key.derive(self.first + r);
-            sigmoid_affine_sample(pre, beta, &self.hb_to, k, 0, p, s);
-        }
-        pass::preactivation(
-            model,
-            Conditional::Visible,
-            &self.h,
-            self.rows,
-            &mut self.v_pre,
-            &mut self.index,
-        );
+        self.visible.update(model, &self.h, &self.next_h);
+        std::mem::swap(&mut self.h, &mut self.next_h);
         for ((vb, &a), &b) in self.vb.iter_mut().zip(path.base).zip(model.v_bias()) {
             *vb = (1.0 - beta) * a + beta * b;
         }
-        for (((p, s), pre), r) in self
-            .v_prob
+        for ((s, pre), r) in self
+            .next_v
             .chunks_mut(nv)
-            .zip(self.v.chunks_mut(nv))
-            .zip(self.v_pre.chunks(nv))
+            .zip(self.visible.pre().chunks(nv))
             .zip(0u64..)
         {
             let k = key.derive(self.first + r);
-            sigmoid_affine_sample(pre, beta, &self.vb, k, nh as u64, p, s);
+            sigmoid_affine_sample(pre, beta, &self.vb, k, nh as u64, &mut self.prob[..nv], s);
         }
-        self.hidden_pre(model);
+        self.hidden.update(model, &self.v, &self.next_v);
+        std::mem::swap(&mut self.v, &mut self.next_v);
     }
 }
 

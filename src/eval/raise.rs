@@ -90,20 +90,21 @@ pub fn raise(
         .map(|b| {
             let first = b * CHAIN_BLOCK;
             let rows = CHAIN_BLOCK.min(total - first);
-            let mut chains = Chains::new(model, rows, first as u64);
+            let mut chains = Chains::new(&path, rows, first as u64);
             let start: Vec<f32> = (first..first + rows)
                 .flat_map(|m| data[(m / runs) * nv..(m / runs + 1) * nv].iter().copied())
                 .collect();
             chains.set_visible(model, &start);
-            // log w = log p*_K(v) − log Z_0 + Σ_k [log p*_{k−1}(x_{k−1}) − log p*_k(x_{k−1})].
-            let k_last = betas.len() - 1;
-            chains.accumulate(&path, 0.0, betas[k_last]);
+            // log w = log p*_K(v) − log Z_0 + Σ_k [log p*_{k−1}(x_{k−1}) − log p*_k(x_{k−1})],
+            // with one transition at each β_k, k = K…1, before its term.
             for (lw, v) in chains.log_w.iter_mut().zip(start.chunks(nv)) {
-                *lw += path.log_p0(v) - path.log_z0;
+                *lw = path.log_p0(v) - path.log_z0;
             }
+            let k_last = betas.len() - 1;
+            let key = |k: usize| (k >= 1).then(|| root.derive(k as u64));
+            chains.anneal(&path, 0.0, betas[k_last], key(k_last));
             for k in (1..=k_last).rev() {
-                chains.transition(&path, betas[k], root.derive(k as u64));
-                chains.accumulate(&path, betas[k], betas[k - 1]);
+                chains.anneal(&path, betas[k], betas[k - 1], key(k - 1));
             }
             chains.log_w
         })

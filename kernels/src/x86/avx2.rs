@@ -7,7 +7,7 @@ use core::arch::x86_64::*;
 
 use super::{COMPRESS8, LANE_MASK8, MIX_M1, MIX_M2, POPCOUNT8, counters};
 use crate::dispatch::Isa;
-use crate::kernel::{Kernel, check_draws, check_len, check_nonzero, check_sample};
+use crate::kernel::{Kernel, check_changed, check_draws, check_len, check_nonzero, check_sample};
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
 use crate::simd::{self, Simd};
@@ -245,6 +245,21 @@ fn bernoulli_avx2(s: Avx2Fma, p: &[f32], key: StreamKey, first: u64, state: &mut
 }
 
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn softplus_sum_affine_sample_avx2(
+    s: Avx2Fma,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    simd::softplus_sum_affine_sample(s, pre, scale, bias, key, first, prob, state)
+}
+
+#[target_feature(enable = "avx2,fma")]
 fn softplus_sum_affine_avx2(s: Avx2Fma, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
     simd::softplus_sum_affine(s, pre, scale, bias)
 }
@@ -306,6 +321,43 @@ fn nonzero_indices_avx2(x: &[f32], out: &mut [u32]) -> usize {
     count
 }
 
+/// Changed indices: [`nonzero_indices_avx2`]'s loop comparing `x` with `y` instead of 0.
+#[target_feature(enable = "avx2,fma")]
+fn changed_indices_avx2(x: &[f32], y: &[f32], out: &mut [u32]) -> usize {
+    let n = x.len();
+    let out = &mut out[..n];
+    let (px, py, po) = (x.as_ptr(), y[..n].as_ptr(), out.as_mut_ptr());
+    let step = _mm256_set1_epi32(8);
+    let mut idx = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    let mut count = 0usize;
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 ≤ n = x.len() = y.len()`.
+        let (v, w) = unsafe { (_mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i))) };
+        let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(v, w)) as usize;
+        // SAFETY: `count ≤ i` (one index at most per element read so far), so
+        // `count + popcount(m) ≤ i + 8 ≤ n = out.len()`.
+        count += unsafe { compress_store(m, idx, po.add(count)) };
+        idx = _mm256_add_epi32(idx, step);
+        i += 8;
+    }
+    if i < n {
+        let r = n - i;
+        // SAFETY: the mask covers elements `i .. n` of `x` and `y`; masked-off lanes are not
+        // read.
+        let (v, w) = unsafe {
+            (
+                _mm256_maskload_ps(px.add(i), first_lanes(r)),
+                _mm256_maskload_ps(py.add(i), first_lanes(r)),
+            )
+        };
+        let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(v, w)) as usize;
+        // SAFETY: `count ≤ i`, so `count + popcount(m) ≤ i + r = n = out.len()`.
+        count += unsafe { compress_store(m & ((1 << r) - 1), idx, po.add(count)) };
+    }
+    count
+}
+
 impl Kernel for Avx2Fma {
     const ISA: Isa = Isa::Avx2Fma;
 
@@ -346,6 +398,29 @@ impl Kernel for Avx2Fma {
         check_len("bias", pre.len(), bias.len());
         // SAFETY: `self` proves the shim's target features.
         unsafe { softplus_sum_affine_avx2(self, pre, scale, bias) }
+    }
+
+    #[track_caller]
+    fn softplus_sum_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64 {
+        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { softplus_sum_affine_sample_avx2(self, pre, scale, bias, key, first, prob, state) }
+    }
+
+    #[track_caller]
+    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+        check_changed(old.len(), new.len(), out.len());
+        // SAFETY: `self` proves the shim's target features; the lengths are checked.
+        unsafe { changed_indices_avx2(old, new, out) }
     }
 
     #[track_caller]

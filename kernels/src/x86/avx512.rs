@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 
 use super::{MIX_M1, MIX_M2, POPCOUNT8, counters};
 use crate::dispatch::Isa;
-use crate::kernel::{Kernel, check_draws, check_len, check_nonzero, check_sample};
+use crate::kernel::{Kernel, check_changed, check_draws, check_len, check_nonzero, check_sample};
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
 use crate::simd::{self, Simd};
@@ -224,6 +224,21 @@ fn bernoulli_avx512(s: Avx512, p: &[f32], key: StreamKey, first: u64, state: &mu
 }
 
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn softplus_sum_affine_sample_avx512(
+    s: Avx512,
+    pre: &[f32],
+    scale: f32,
+    bias: &[f32],
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    simd::softplus_sum_affine_sample(s, pre, scale, bias, key, first, prob, state)
+}
+
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
 fn softplus_sum_affine_avx512(s: Avx512, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
     simd::softplus_sum_affine(s, pre, scale, bias)
 }
@@ -271,6 +286,44 @@ fn nonzero_indices_avx512(x: &[f32], out: &mut [u32]) -> usize {
     count
 }
 
+/// Changed indices: [`nonzero_indices_avx512`]'s loop comparing `x` with `y` instead of 0.
+/// (A loop over the set bits instead of the compress measured 10% slower in AIS.)
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+fn changed_indices_avx512(x: &[f32], y: &[f32], out: &mut [u32]) -> usize {
+    let n = x.len();
+    let out = &mut out[..n];
+    let (px, py, po) = (x.as_ptr(), y[..n].as_ptr(), out.as_mut_ptr());
+    let step = _mm512_set1_epi32(16);
+    let mut idx = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let mut count = 0usize;
+    let mut i = 0;
+    // `count ≤ i` throughout (one index at most per element read), so a store of `cnt ≤ 16`
+    // lanes at `count` after reading elements `i .. i + m` ends at or before `i + m ≤ n`.
+    while i < n {
+        let lanes = first_lanes((n - i).min(16));
+        // SAFETY: the mask covers elements `i .. min(i + 16, n)` of `x` and `y` (both of
+        // length `n`); masked-off lanes are not read.
+        let (v, w) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(lanes, px.add(i)),
+                _mm512_maskz_loadu_ps(lanes, py.add(i)),
+            )
+        };
+        let m = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(lanes, v, w);
+        if m != 0 {
+            let cnt = (POPCOUNT8[(m & 0xff) as usize] + POPCOUNT8[(m >> 8) as usize]) as usize;
+            let c = _mm512_maskz_compress_epi32(m, idx);
+            // SAFETY: `count + cnt ≤ min(i + 16, n) ≤ out.len()` (see above); only the first
+            // `cnt` lanes are written.
+            unsafe { _mm512_mask_storeu_epi32(po.add(count).cast(), first_lanes(cnt), c) };
+            count += cnt;
+        }
+        idx = _mm512_add_epi32(idx, step);
+        i += 16;
+    }
+    count
+}
+
 impl Kernel for Avx512 {
     const ISA: Isa = Isa::Avx512;
 
@@ -311,6 +364,31 @@ impl Kernel for Avx512 {
         check_len("bias", pre.len(), bias.len());
         // SAFETY: `self` proves the shim's target features.
         unsafe { softplus_sum_affine_avx512(self, pre, scale, bias) }
+    }
+
+    #[track_caller]
+    fn softplus_sum_affine_sample(
+        self,
+        pre: &[f32],
+        scale: f32,
+        bias: &[f32],
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64 {
+        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe {
+            softplus_sum_affine_sample_avx512(self, pre, scale, bias, key, first, prob, state)
+        }
+    }
+
+    #[track_caller]
+    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+        check_changed(old.len(), new.len(), out.len());
+        // SAFETY: `self` proves the shim's target features; the lengths are checked.
+        unsafe { changed_indices_avx512(old, new, out) }
     }
 
     #[track_caller]
