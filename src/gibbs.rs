@@ -1,11 +1,13 @@
 //! Block Gibbs sampling: chains that alternate `h ~ p(h | v)` and `v ~ p(v | h)`, with an
 //! optional clamp mask for conditional sampling.
 
-use rbm_kernels::StreamKey;
+use rayon::prelude::*;
+use rbm_kernels::{StreamKey, sigmoid_affine_sample};
 
 use crate::error::{Error, Result};
+use crate::incremental::Incremental;
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, PassBuffers, RowIndex};
+use crate::pass::Conditional;
 
 /// A batch of Gibbs chains of one model.
 ///
@@ -13,6 +15,10 @@ use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 /// probabilities (`B × H`). One [`step`](Gibbs::step) samples `h ~ p(h | v)` and then
 /// `v ~ p(v | h)`; step `t` draws from `key.derive(2t)` (hidden) and `key.derive(2t + 1)`
 /// (visible), each row `r` from that key's `.derive(r)`, so results do not depend on threads.
+///
+/// Each chain keeps its pre-activations current by its flips ([`crate::incremental`]): a
+/// chain that has mixed changes few units per step, and a step costs in proportion to the
+/// changes. [`run`](Gibbs::run) advances the chains in parallel, each for all its steps.
 ///
 /// With a clamp mask, clamped visible units keep their starting values at every step (and
 /// their probabilities read 0 or 1): sampling the other units given them.
@@ -31,14 +37,22 @@ pub struct Gibbs {
     rows: usize,
     v: Vec<f32>,
     v_prob: Vec<f32>,
-    v_pre: Vec<f32>,
     h: Vec<f32>,
     h_prob: Vec<f32>,
-    h_pre: Vec<f32>,
+    tracks: Vec<Track>,
     clamp: Option<Clamp>,
-    index: RowIndex,
     key: StreamKey,
     steps: u64,
+}
+
+/// One chain's pre-activations (`W v` and `Wᵀ h`, followed by the flips) and the states
+/// being sampled.
+#[derive(Clone, Debug)]
+struct Track {
+    hidden: Incremental,
+    visible: Incremental,
+    next_v: Vec<f32>,
+    next_h: Vec<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -64,16 +78,27 @@ impl Gibbs {
             )));
         }
         let rows = v0.len() / nv;
+        let tracks = v0
+            .chunks(nv)
+            .map(|v| {
+                let mut hidden = Incremental::new(model, Conditional::Hidden, 1);
+                hidden.reset(model, v);
+                Track {
+                    hidden,
+                    visible: Incremental::new(model, Conditional::Visible, 1),
+                    next_v: vec![0.0; nv],
+                    next_h: vec![0.0; nh],
+                }
+            })
+            .collect();
         Ok(Gibbs {
             rows,
             v: v0.to_vec(),
             v_prob: v0.to_vec(),
-            v_pre: vec![0.0; rows * nv],
             h: vec![0.0; rows * nh],
             h_prob: vec![0.0; rows * nh],
-            h_pre: vec![0.0; rows * nh],
+            tracks,
             clamp: None,
-            index: RowIndex::default(),
             key,
             steps: 0,
         })
@@ -105,49 +130,44 @@ impl Gibbs {
     /// # Panics
     /// If `model` does not have the layer sizes the chains were made for.
     pub fn step(&mut self, model: &Rbm) {
+        self.run(model, 1);
+    }
+
+    /// `k` Gibbs steps. The chains run in parallel, each through all `k` steps (chain `r`'s
+    /// draws depend only on `r` and the step, so the result does not depend on threads).
+    ///
+    /// # Panics
+    /// If `model` does not have the layer sizes the chains were made for.
+    pub fn run(&mut self, model: &Rbm, k: usize) {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         assert!(
             self.v.len() == self.rows * nv && self.h.len() == self.rows * nh,
             "Gibbs::step: chains were made for another model size"
         );
-        let t = self.steps;
-        let kh = self.key.derive(2 * t);
-        let kv = self.key.derive(2 * t + 1);
-        pass::conditional(
-            model,
-            Conditional::Hidden,
-            &self.v,
-            self.rows,
-            PassBuffers {
-                pre: &mut self.h_pre,
-                prob: &mut self.h_prob,
-                index: &mut self.index,
-            },
-            Some((&mut self.h, kh)),
-        );
-        pass::conditional(
-            model,
-            Conditional::Visible,
-            &self.h,
-            self.rows,
-            PassBuffers {
-                pre: &mut self.v_pre,
-                prob: &mut self.v_prob,
-                index: &mut self.index,
-            },
-            Some((&mut self.v, kv)),
-        );
-        if let Some(c) = &self.clamp {
-            restore(c, nv, &mut self.v, &mut self.v_prob);
+        if k == 0 {
+            return;
         }
-        self.steps += 1;
-    }
-
-    /// `k` Gibbs steps.
-    pub fn run(&mut self, model: &Rbm, k: usize) {
-        for _ in 0..k {
-            self.step(model);
-        }
+        let (key, t0, clamp) = (self.key, self.steps, self.clamp.as_ref());
+        let chain = |(r, ((((v, vp), h), hp), track)): (usize, ChainParts<'_>)| {
+            let clamp = clamp.map(|c| c.row(r));
+            for t in t0..t0 + k as u64 {
+                let keys = (
+                    key.derive(2 * t).derive(r as u64),
+                    key.derive(2 * t + 1).derive(r as u64),
+                );
+                track.step(model, (v, vp, h, hp), clamp, keys);
+            }
+        };
+        let parts = self
+            .v
+            .par_chunks_mut(nv)
+            .zip(self.v_prob.par_chunks_mut(nv))
+            .zip(self.h.par_chunks_mut(nh))
+            .zip(self.h_prob.par_chunks_mut(nh))
+            .zip(self.tracks.par_iter_mut());
+        // One chain per task: a task is `k` whole steps of a chain.
+        parts.enumerate().with_max_len(1).for_each(chain);
+        self.steps += k as u64;
     }
 
     /// Number of chains `B`.
@@ -181,12 +201,46 @@ impl Gibbs {
     }
 }
 
-fn restore(c: &Clamp, nv: usize, v: &mut [f32], v_prob: &mut [f32]) {
-    let n = c.units.len();
-    for (r, vals) in c.values.chunks(n.max(1)).enumerate().take(v.len() / nv) {
-        for (&i, &x) in c.units.iter().zip(vals) {
-            v[r * nv + i] = x;
-            v_prob[r * nv + i] = x;
+/// One chain's slices of the state buffers: `(((v, v_prob), h), h_prob)` and its track.
+type ChainParts<'a> = (
+    (
+        ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]),
+        &'a mut [f32],
+    ),
+    &'a mut Track,
+);
+
+impl Clamp {
+    /// Chain `r`'s clamped units and their values.
+    fn row(&self, r: usize) -> (&[usize], &[f32]) {
+        let n = self.units.len();
+        (&self.units, &self.values[r * n..(r + 1) * n])
+    }
+}
+
+impl Track {
+    /// One step of one chain: `h ~ σ(c + Wᵀ…)` from the tracked `W v`, then `Wᵀh` by the
+    /// hidden flips, `v ~ p(v | h)` (clamped units restored), and `W v` by the visible flips.
+    fn step(
+        &mut self,
+        model: &Rbm,
+        (v, vp, h, hp): (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
+        clamp: Option<(&[usize], &[f32])>,
+        (kh, kv): (StreamKey, StreamKey),
+    ) {
+        let pre_h = self.hidden.pre();
+        sigmoid_affine_sample(pre_h, 1.0, model.h_bias(), kh, 0, hp, &mut self.next_h);
+        self.visible.update(model, h, &self.next_h);
+        h.copy_from_slice(&self.next_h);
+        let pre_v = self.visible.pre();
+        sigmoid_affine_sample(pre_v, 1.0, model.v_bias(), kv, 0, vp, &mut self.next_v);
+        if let Some((units, values)) = clamp {
+            for (&i, &x) in units.iter().zip(values) {
+                self.next_v[i] = x;
+                vp[i] = x;
+            }
         }
+        self.hidden.update(model, v, &self.next_v);
+        v.copy_from_slice(&self.next_v);
     }
 }

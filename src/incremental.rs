@@ -23,7 +23,7 @@ pub(crate) const REFRESH_EVERY: u32 = 64;
 /// `pre = x·M` (without bias) for a block of rows `x` (`rows × n_in`) of one conditional,
 /// with `M` the pass's weights (`Wᵀ` for `v → h`, `W` for `h → v`); and, when asked for,
 /// `linear = x·coef` in f64 (AIS's `(b − b_A)ᵀv`), kept current the same way.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Incremental {
     dir: Conditional,
     rows: usize,
@@ -92,8 +92,8 @@ impl Incremental {
         self.updates = 0;
     }
 
-    /// The input changes from `old` (the last input) to `new` (both `rows × n_in`; `new` 0/1,
-    /// as sampled states are: a grey `new` must go through [`reset`](Self::reset)).
+    /// The input changes from `old` (the last input) to `new` (both `rows × n_in`; `new` is
+    /// usually 0/1, as sampled states are: a row with other values is recomputed in full).
     pub(crate) fn update(&mut self, m: &Rbm, old: &[f32], new: &[f32]) {
         if !self.binary || self.updates + 1 >= REFRESH_EVERY {
             self.reset(m, new);
@@ -107,9 +107,8 @@ impl Incremental {
         }
     }
 
-    /// Moves row `r` from `old` to `new` (0/1; checked in debug builds).
+    /// Moves row `r` from `old` to `new`.
     fn update_row(&mut self, m: &Rbm, r: usize, old: &[f32], new: &[f32]) {
-        debug_assert!(new.iter().all(|&x| x == 0.0 || x == 1.0));
         let n_flips = changed_indices(old, new, &mut self.flips);
         // Split the flips by direction without a branch: each index is written to both
         // lists, and only the list it belongs to moves on.
@@ -120,6 +119,13 @@ impl Incremental {
             self.off[n_off] = i;
             n_on += up;
             n_off += 1 - up;
+        }
+        // A changed unit that is neither 1 nor 0 now (a clamped grey pixel, say): the row is
+        // recomputed by GEMM, and the next update recomputes everything.
+        let grey = self.off[..n_off].iter().any(|&i| new[i as usize] != 0.0);
+        if grey {
+            self.binary &= self.recompute_row(m, r, new);
+            return;
         }
         let ones = self.ones[r] as usize + n_on - n_off;
         if n_flips == 0 {

@@ -71,9 +71,18 @@ pub struct BenchSampleArgs {
     /// Chains run side by side.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
-    /// Hidden units.
+    /// Hidden units (of the random model; see --model).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub hidden: u32,
+    /// Sample this trained model (a model file) instead of a random 784–H one with
+    /// W ~ N(0, 0.05²): a trained model's chains change fewer units per step, and a step
+    /// costs in proportion to the changes.
+    #[arg(long, conflicts_with = "hidden")]
+    pub model: Option<PathBuf>,
+    /// Gibbs steps per timed call (each chain runs them on its own; 1 = one step of all
+    /// chains per call, as the PyTorch baseline loops).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps_per_call: u32,
     /// Seconds to measure.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,

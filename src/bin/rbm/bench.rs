@@ -98,31 +98,40 @@ pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
 }
 
 pub fn sample(a: &BenchSampleArgs) -> rbm::Result<()> {
-    let (chains, hidden) = (a.chains as usize, a.hidden as usize);
+    let chains = a.chains as usize;
     // The same set-up as the PyTorch baseline: W ~ N(0, 0.05²), zero biases, chains started
-    // from Bernoulli(0.2) noise, 10 steps of warm-up.
-    let mut w = vec![0.0; hidden * 784];
-    fill_normal(StreamKey::new(3), 0.05, &mut w);
-    let model = Rbm::from_parts(784, hidden, w, vec![0.0; 784], vec![0.0; hidden])?;
+    // from Bernoulli(0.2) noise, 10 steps of warm-up; or a given model from the same noise.
+    let (model, source) = match &a.model {
+        Some(path) => (rbm::load_model(path)?.model, path.display().to_string()),
+        None => {
+            let hidden = a.hidden as usize;
+            let mut w = vec![0.0; hidden * 784];
+            fill_normal(StreamKey::new(3), 0.05, &mut w);
+            let m = Rbm::from_parts(784, hidden, w, vec![0.0; 784], vec![0.0; hidden])?;
+            (m, "random model".to_string())
+        }
+    };
+    let (nv, hidden) = (model.n_visible(), model.n_hidden());
     let key = StreamKey::new(4);
-    let start: Vec<f32> = (0..chains * 784)
+    let start: Vec<f32> = (0..chains * nv)
         .map(|j| (key.draw(j as u64) < u32::MAX / 5) as u8 as f32)
         .collect();
     let mut g = Gibbs::new(&model, &start, StreamKey::new(5))?;
     g.run(&model, 10);
+    let k = a.steps_per_call as usize;
     let (calls, dt) = measure(a.seconds, 0.0, || {
-        g.step(&model);
+        g.run(&model, k);
         Ok(())
     })?;
-    let steps_per_s = (calls as f64 * chains as f64) / dt.as_secs_f64();
-    let flops = 2.0 * 2.0 * 784.0 * hidden as f64;
+    let steps_per_s = (calls as f64 * (k * chains) as f64) / dt.as_secs_f64();
+    let flops = 2.0 * 2.0 * nv as f64 * hidden as f64;
     report(
         a.json,
         "sample",
         steps_per_s,
         flops,
-        "Bernoulli(0.2) noise",
-        json!({"chains": chains, "hidden": hidden}),
+        &format!("{source}, from Bernoulli(0.2) noise"),
+        json!({"chains": chains, "hidden": hidden, "steps_per_call": k, "model": a.model.as_ref().map(|p| p.display().to_string())}),
     );
     Ok(())
 }
