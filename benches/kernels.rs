@@ -124,6 +124,77 @@ fn softplus_sum_affine(c: &mut Criterion) {
     g.finish();
 }
 
+fn softplus_sum_affine_sample(c: &mut Criterion) {
+    let mut g = c.benchmark_group("softplus_sum_affine_sample");
+    let key = StreamKey::new(9);
+    for n in SIZES {
+        let (pre, bias) = (uniform(1, n, -8.0, 8.0), uniform(2, n, -1.0, 1.0));
+        let (mut prob, mut state) = (vec![0.0f32; n], vec![0.0f32; n]);
+        g.throughput(Throughput::Elements(n as u64));
+        for isa in Isa::available() {
+            g.bench_function(BenchmarkId::new(isa.name(), n), |b| {
+                b.iter(|| {
+                    api::softplus_sum_affine_sample_with(
+                        isa,
+                        black_box(&pre),
+                        1.0,
+                        &bias,
+                        key,
+                        0,
+                        &mut prob,
+                        &mut state,
+                    )
+                })
+            });
+        }
+        g.bench_function(BenchmarkId::new("reference", n), |b| {
+            b.iter(|| {
+                scalar::softplus_sum_affine_sample(
+                    black_box(&pre),
+                    1.0,
+                    &bias,
+                    key,
+                    0,
+                    &mut prob,
+                    &mut state,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The flips of a Gibbs step: two 0/1 states differing in about 5% of their units.
+fn changed_indices(c: &mut Criterion) {
+    let mut g = c.benchmark_group("changed_indices");
+    let key = StreamKey::new(10);
+    for n in SIZES {
+        let old = states(n);
+        let new: Vec<f32> = old
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| {
+                if key.draw(j as u64) < u32::MAX / 20 {
+                    1.0 - x
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let mut out = vec![0u32; n];
+        g.throughput(Throughput::Elements(n as u64));
+        for isa in Isa::available() {
+            g.bench_function(BenchmarkId::new(isa.name(), n), |b| {
+                b.iter(|| api::changed_indices_with(isa, black_box(&old), &new, &mut out))
+            });
+        }
+        g.bench_function(BenchmarkId::new("reference", n), |b| {
+            b.iter(|| scalar::changed_indices(black_box(&old), &new, &mut out))
+        });
+    }
+    g.finish();
+}
+
 fn nonzero_indices(c: &mut Criterion) {
     let mut g = c.benchmark_group("nonzero_indices");
     for n in SIZES {
@@ -148,6 +219,8 @@ criterion_group!(
     sigmoid_affine_sample,
     bernoulli,
     softplus_sum_affine,
-    nonzero_indices
+    softplus_sum_affine_sample,
+    nonzero_indices,
+    changed_indices
 );
 criterion_main!(benches);

@@ -32,6 +32,8 @@ declare -A FLAGS=(
   [pcd1-centered]="--k 1 --pcd --chains 100 --centering 0.01"
   [fpcd-centered]="--k 1 --fast-lr 0.05 --chains 100 --centering 0.01"
   [pt-centered]="--k 1 --temperatures 5 --beta-min 0.6 --chains 100 --centering 0.01"
+  [cd10-centered]="--k 10 --centering 0.01"
+  [pcd5-centered]="--k 5 --pcd --chains 100 --centering 0.01"
 )
 ORDER=(cd1 cd10 pcd1 pcd1-centered fpcd-centered pt-centered)
 if [ -n "${2:-}" ]; then IFS=, read -r -a ORDER <<<"$2"; fi

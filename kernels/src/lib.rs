@@ -19,8 +19,10 @@
 //! - [`gemm`](mod@gemm): safe strided views and `C ← αAB + βC` through `matrixmultiply`.
 //! - [`api`] (re-exported here): the fast kernels, safe and slice-based, dispatched at run
 //!   time — [`sigmoid_affine`], the fused Gibbs epilogue [`sigmoid_affine_sample`],
-//!   [`bernoulli`], the free energy's [`softplus_sum_affine`] and [`nonzero_indices`] — each
-//!   with a `*_with(isa, …)` twin that runs a chosen instruction set.
+//!   [`bernoulli`], the free energy's [`softplus_sum_affine`], AIS's fused
+//!   [`softplus_sum_affine_sample`] (both from one exponential per element),
+//!   [`nonzero_indices`] and the flips of a Gibbs step [`changed_indices`] — each with a
+//!   `*_with(isa, …)` twin that runs a chosen instruction set.
 //! - [`kernel`]: their contract, the [`Kernel`] trait, implemented by one zero-sized token
 //!   per instruction set ([`kernel::Scalar`], `kernel::Avx2Fma`, `kernel::Avx512`).
 //! - [`math`]: the exp/sigmoid/softplus approximations all instruction sets share, with
