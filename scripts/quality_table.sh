@@ -9,7 +9,11 @@
 #   scripts/quality_table.sh [BUDGETS_MINUTES] [METHODS]
 #     BUDGETS_MINUTES: comma-separated, default "1,5"
 #     METHODS: comma-separated names from the list below, default all
-# Environment: RBM_DATA (default ../shared/data), OUT (default runs/quality), THREADS (2).
+#     BUDGETS_MINUTES=calibrate: only the calibration epochs (e.g. on a quiet machine, before
+#     REUSE_CALIBRATION=1 runs the budgets from them while other work shares the machine:
+#     the epoch counts are then fixed, only the wall time stretches)
+# Environment: RBM_DATA (default ../shared/data), OUT (default runs/quality), THREADS (2),
+# REUSE_CALIBRATION=1 (take seconds per epoch from an existing $OUT/<method>-calibration run).
 # Writes $OUT/<method>-<budget>m/ run folders, $OUT/results.jsonl (one line per run) and
 # prints a Markdown table (also in $OUT/table.md).
 set -euo pipefail
@@ -42,9 +46,14 @@ if [ -n "${2:-}" ]; then IFS=, read -r -a ORDER <<<"$2"; fi
 if [ -n "${TABLE_ONLY:-}" ]; then ORDER=(); fi
 for m in "${ORDER[@]}"; do
   flags=${FLAGS[$m]:?unknown method $m}
-  # shellcheck disable=SC2086
-  cal=$("$RBM" --threads "$THREADS" train $COMMON $flags --epochs 1 --out "$OUT/$m-calibration" --json | tail -n 1)
-  per_epoch=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$cal")
+  calibration="$OUT/$m-calibration/metrics.csv"
+  if [ "${REUSE_CALIBRATION:-}" != 1 ] || [ ! -f "$calibration" ]; then
+    # shellcheck disable=SC2086
+    "$RBM" --threads "$THREADS" train $COMMON $flags --epochs 1 --out "$OUT/$m-calibration" --json >/dev/null
+  fi
+  per_epoch=$(python3 -c "import csv,sys; print(sum(float(r['seconds']) for r in csv.DictReader(open(sys.argv[1]))))" "$calibration")
+  echo "== $m: ${per_epoch}s per epoch ($calibration)" >&2
+  [ "$BUDGETS" != calibrate ] || continue
   IFS=, read -r -a budgets <<<"$BUDGETS"
   for b in "${budgets[@]}"; do
     epochs=$(python3 -c "import sys; print(max(1, int(float(sys.argv[1]) * 60 / float(sys.argv[2]))))" "$b" "$per_epoch")
