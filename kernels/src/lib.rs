@@ -12,7 +12,9 @@
 //!   sampling, and the bias + sigmoid + sample epilogue that follows each GEMM of a Gibbs
 //!   step. They define what faster versions must compute.
 //! - [`binary`]: binary products — `W·v` for 0/1 `v` as a gather-add of the rows of `Wᵀ` (or
-//!   `W`) where `v` is 1 ([`binary::gather_rows`]), the index lists they gather over
+//!   `W`) where `v` is 1, for a block of rows ([`binary::gather_rows`]) or one row added to,
+//!   subtracted from or written over an output ([`binary::gather_add`], which keeps Gibbs
+//!   chains' pre-activations current from their flips), the index lists they gather over
 //!   ([`binary::binary_indices`]), and a tiled transpose; bit-identical on every ISA.
 //! - [`aligned`]: cache-line-aligned buffers ([`AlignedVec`]) and row strides
 //!   ([`gather_stride`]) for the matrices the gathers read.
