@@ -93,17 +93,24 @@ impl RowIndex {
             self.nnz.resize(rows, 0);
         }
         self.n = n;
-        let mut total = 0;
-        for ((x, out), count) in input
-            .chunks(n.max(1))
-            .zip(self.idx.chunks_mut(n.max(1)))
-            .zip(&mut self.nnz)
-        {
-            let c = binary_indices(x, out)?;
-            *count = c as u32;
-            total += c;
-        }
-        Some(total)
+        // Rows in parallel for large batches (each row's list is its own); small ones on
+        // this thread.
+        let min_len = if rows * n < PARALLEL_MIN_VALUES {
+            usize::MAX
+        } else {
+            8
+        };
+        input
+            .par_chunks(n.max(1))
+            .zip(self.idx.par_chunks_mut(n.max(1)))
+            .zip(self.nnz.par_iter_mut())
+            .with_min_len(min_len)
+            .map(|((x, out), count)| {
+                let c = binary_indices(x, out)?;
+                *count = c as u32;
+                Some(c)
+            })
+            .try_reduce(|| 0, |a, b| Some(a + b))
     }
 
     /// The lists of rows `r0..r1`.
@@ -120,6 +127,9 @@ impl RowIndex {
         &self.idx[r * self.n..r * self.n + self.nnz[r] as usize]
     }
 }
+
+/// Below this many input values a [`RowIndex`] is built on the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 14;
 
 /// Whether `ones` ones in `rows × n` values are sparse enough for the binary product.
 fn sparse_enough(ones: usize, rows: usize, n: usize) -> bool {

@@ -5,7 +5,8 @@
 //! `batch × row_len` buffer. Neither allocates per batch. Every random choice is a function of
 //! a [`StreamKey`], so the same seed gives the same batches on any number of threads.
 
-use rbm_kernels::rng::{self, StreamKey};
+use rayon::prelude::*;
+use rbm_kernels::rng::StreamKey;
 
 use super::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -167,9 +168,12 @@ fn uniform_below(bound: u32, draws: &mut impl Iterator<Item = u32>) -> u32 {
 /// values, row `r` of the batch from image `indices[r]`.
 ///
 /// With [`Binarize::Stochastic`], pixel `i` of batch row `r` is 1 when draw `i` of
-/// `key.derive(r)` falls below `pixel / 255` ([`rng::bernoulli`]), the same draws as
+/// `key.derive(r)` falls below `pixel / 255` ([`rbm_kernels::rng::bernoulli`]), the same draws as
 /// `rbm_kernels::scalar::bernoulli(p, key.derive(r), 0, out_row)` on the grey levels. Derive
-/// `key` from (seed, step) so that every batch gets fresh draws. Does not allocate.
+/// `key` from (seed, step) so that every batch gets fresh draws. Does not allocate. Large
+/// batches are filled in parallel, a row per task (each row's draws are its own, so the split
+/// changes nothing), and the draws come from the dispatched SIMD kernel
+/// ([`rbm_kernels::bernoulli`], the same draws on every instruction set).
 ///
 /// # Errors
 /// [`Error::Shape`] when `out.len()` is not `indices.len() × ds.row_len()` or an index is
@@ -196,11 +200,32 @@ pub fn fill_batch(
             ds.len()
         )));
     }
-    for (r, (&i, dst)) in indices.iter().zip(out.chunks_exact_mut(n)).enumerate() {
-        fill_row(ds.row(i as usize), binarize, key.derive(r as u64), dst);
+    if n == 0 {
+        return Ok(());
+    }
+    let row = |(r, (dst, &i)): (usize, (&mut [f32], &u32))| {
+        fill_row(ds.row(i as usize), binarize, key.derive(r as u64), dst)
+    };
+    if out.len() < PARALLEL_MIN_VALUES {
+        // Small batches on this thread, without touching the thread pool.
+        out.chunks_exact_mut(n)
+            .zip(indices)
+            .enumerate()
+            .for_each(row);
+    } else {
+        out.par_chunks_exact_mut(n)
+            .zip(indices.par_iter())
+            .enumerate()
+            .for_each(row);
     }
     Ok(())
 }
+
+/// Below this many values a batch is filled on the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 14;
+
+/// Pixels per call of the Bernoulli kernel in [`fill_row`] (its probabilities on the stack).
+const BERNOULLI_CHUNK: usize = 64;
 
 /// One row of [`fill_batch`].
 fn fill_row(src: &[u8], binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
@@ -209,8 +234,14 @@ fn fill_row(src: &[u8], binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
         Binarize::None => pairs.for_each(|(d, &x)| *d = grey(x)),
         Binarize::Threshold => pairs.for_each(|(d, &x)| *d = if x >= 128 { 1.0 } else { 0.0 }),
         Binarize::Stochastic => {
-            for (j, (d, &x)) in pairs.enumerate() {
-                *d = rng::bernoulli(grey(x), key.draw(j as u64));
+            let mut p = [0.0f32; BERNOULLI_CHUNK];
+            let chunks = dst
+                .chunks_mut(BERNOULLI_CHUNK)
+                .zip(src.chunks(BERNOULLI_CHUNK));
+            for (c, (d, x)) in chunks.enumerate() {
+                let p = &mut p[..d.len()];
+                p.iter_mut().zip(x).for_each(|(p, &x)| *p = grey(x));
+                rbm_kernels::bernoulli(p, key, (c * BERNOULLI_CHUNK) as u64, d);
             }
         }
     }

@@ -22,6 +22,7 @@ pub use fit::{EpochStats, Observer, RunPosition, Schedule, train_dataset, train_
 pub use tempering::ParallelTempering;
 pub use update::{Gradient, cd_gradient};
 
+use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
 use crate::error::{Error, Result};
@@ -349,6 +350,10 @@ struct Workspace {
     recon: Vec<f32>,
     index: RowIndex,
     update: update::UpdateScratch,
+    /// The free energy of each row of a phase, `max(B, C)`.
+    free_energy: Vec<f64>,
+    /// Column sums of a phase (`max(V, H)` once used), for the centering offsets.
+    column_sums: Vec<f64>,
 }
 
 /// A zeroed buffer of `rows × per_row` values, or an error if it cannot be allocated.
@@ -386,6 +391,8 @@ impl Workspace {
             recon: zeros(if pcd { b } else { 0 }, nv)?,
             index: RowIndex::default(),
             update: update::UpdateScratch::default(),
+            free_energy: vec![0.0; b.max(c)],
+            column_sums: Vec::with_capacity(nv.max(nh)),
         })
     }
 }
@@ -619,7 +626,7 @@ impl Trainer {
             });
         }
         let recon_error = self.gibbs_phases(model, v0, key);
-        let loss = self.loss(model, v0);
+        let loss = loss(model, v0, &mut self.ws);
         let ws = &mut self.ws;
         let (nv, nh) = (self.n_visible, self.n_hidden);
         let offsets = self.config.centering.map(|_| {
@@ -645,8 +652,8 @@ impl Trainer {
         );
         // The step used the offsets of before it; they move after.
         if let (Some(rate), Some(o)) = (self.config.centering, &mut self.offsets) {
-            move_towards_means(&mut o.visible, v0, rate);
-            move_towards_means(&mut o.hidden, &ws.h0_prob, rate);
+            move_towards_means(&mut o.visible, v0, rate, &mut ws.column_sums);
+            move_towards_means(&mut o.hidden, &ws.h0_prob, rate, &mut ws.column_sums);
         }
         self.finish_step(model, loss, recon_error, finite)
     }
@@ -789,21 +796,6 @@ impl Trainer {
     }
 
     /// `mean F(V₀) − mean F(V_k)` from the pre-activations of the two phases.
-    fn loss(&self, model: &Rbm, v0: &[f32]) -> f64 {
-        let (nv, nh) = (self.n_visible, self.n_hidden);
-        let ws = &self.ws;
-        let mean_f = |v: &[f32], pre: &[f32]| -> f64 {
-            let rows = v.len() / nv;
-            let sum: f64 = v
-                .chunks(nv)
-                .zip(pre.chunks(nh))
-                .map(|(v, p)| model.free_energy_from_pre(v, p))
-                .sum();
-            sum / rows as f64
-        };
-        mean_f(v0, &ws.h0_pre) - mean_f(&ws.vk, &ws.hk_pre)
-    }
-
     fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<()> {
         if model.n_visible() != self.n_visible || model.n_hidden() != self.n_hidden {
             return Err(Error::Shape(format!(
@@ -840,6 +832,31 @@ fn initial_chains(v0: &[f32], nv: usize, c: usize) -> Vec<f32> {
     v0.chunks(nv).cycle().take(c).flatten().copied().collect()
 }
 
+/// The reference notebook's loss `mean F(V₀) − mean F(V_k)` of a step, from the phases'
+/// hidden pre-activations in `ws`: each row's free energy computed in parallel into
+/// `ws.free_energy`, then summed in row order, so the split changes no bit.
+fn loss(model: &Rbm, v0: &[f32], ws: &mut Workspace) -> f64 {
+    let (nv, nh) = (model.n_visible(), model.n_hidden());
+    let mut mean = |v: &[f32], pre: &[f32]| -> f64 {
+        let rows = v.len() / nv;
+        let out = &mut ws.free_energy[..rows];
+        // Small models: one task, on this thread.
+        let min_len = if rows * (nv + nh) < 1 << 14 {
+            usize::MAX
+        } else {
+            1
+        };
+        out.par_iter_mut()
+            .zip(v.par_chunks(nv))
+            .zip(pre.par_chunks(nh))
+            .with_min_len(min_len)
+            .for_each(|((o, v), p)| *o = model.free_energy_from_pre(v, p));
+        out.iter().sum::<f64>() / rows as f64
+    };
+    let positive = mean(v0, &ws.h0_pre);
+    positive - mean(&ws.vk, &ws.hk_pre)
+}
+
 /// The mean of each column of the rows of `n` values in `x`.
 fn column_means(x: &[f32], n: usize) -> Vec<f32> {
     (0..n).map(|j| column_mean(x, n, j)).collect()
@@ -852,11 +869,20 @@ fn column_mean(x: &[f32], n: usize, j: usize) -> f32 {
     (sum / rows as f64) as f32
 }
 
-/// `o ← (1 − rate)·o + rate·mean(x)`, column by column (`x` has rows of `o.len()` values).
-fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32) {
+/// `o ← (1 − rate)·o + rate·mean(x)`, column by column (`x` has rows of `o.len()` values):
+/// [`column_mean`]'s sums (f64, rows in order), accumulated row by row in `sums`.
+fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32, sums: &mut Vec<f64>) {
     let n = o.len();
-    for (j, o) in o.iter_mut().enumerate() {
-        *o = (1.0 - rate) * *o + rate * column_mean(x, n, j);
+    let rows = x.len() / n;
+    sums.clear();
+    sums.resize(n, -0.0);
+    for row in x.chunks(n) {
+        sums.iter_mut()
+            .zip(row)
+            .for_each(|(s, &v)| *s += f64::from(v));
+    }
+    for (o, &s) in o.iter_mut().zip(sums.iter()) {
+        *o = (1.0 - rate) * *o + rate * (s / rows as f64) as f32;
     }
 }
 

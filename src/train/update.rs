@@ -172,12 +172,12 @@ pub(crate) fn apply(
             // buf ← μ·buf − D + λ·W, then W ← W − lr·buf.
             scale_in_place(&mut vel.wt, mu);
             sc_.add_weight_direction(&mut vel.wt, nh, (ph, nh), offsets, true);
-            for (b, x) in vel.wt.chunks_mut(nh).zip(wt.chunks_mut(ld_t)) {
+            for_row_blocks(&mut vel.wt, nh, wt, ld_t, None, |b, x, _| {
                 for (b, x) in b.iter_mut().zip(x.iter_mut()) {
                     *b += wd * *x;
                     *x -= lr * *b;
                 }
-            }
+            });
             for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
                 for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
                     *b = mu * *b - d;
@@ -199,8 +199,11 @@ fn directions_prepare(
     (sb, sc): (f32, f32),
     (nv, nh): (usize, usize),
 ) {
-    scratch.binary0 = scratch.cols0.build(ph.v0, ph.v0.len() / nv, nv);
-    scratch.binaryk = scratch.colsk.build(ph.vk, ph.vk.len() / nv, nv);
+    let (cols0, colsk) = (&mut scratch.cols0, &mut scratch.colsk);
+    (scratch.binary0, scratch.binaryk) = rayon::join(
+        || cols0.build(ph.v0, ph.v0.len() / nv, nv),
+        || colsk.build(ph.vk, ph.vk.len() / nv, nv),
+    );
     let ld_ps = gather_stride(nh);
     scale_into(&mut scratch.p0s, ld_ps, ph.p0, nh, sb);
     scale_into(&mut scratch.pks, ld_ps, ph.pk, nh, sc);
@@ -319,24 +322,19 @@ fn apply_with_fast(
     let ld_t = model.wt_stride();
     let finite = model.update_through_t(|wt, vb, hb| match velocity {
         None => {
-            for (x, d) in wt.chunks_mut(ld_t).zip(d.chunks(nh)) {
+            for_row_blocks(wt, ld_t, &mut [], 0, Some((&d, nh)), |x, _, d| {
                 x.iter_mut().zip(d).for_each(|(x, d)| *x += lr * d);
-            }
+            });
             vb.iter_mut().zip(db).for_each(|(x, d)| *x += lr * d);
             hb.iter_mut().zip(dc).for_each(|(x, d)| *x += lr * d);
         }
         Some(vel) => {
-            let rows = vel
-                .wt
-                .chunks_mut(nh)
-                .zip(wt.chunks_mut(ld_t))
-                .zip(d.chunks(nh));
-            for ((b, x), d) in rows {
+            for_row_blocks(&mut vel.wt, nh, wt, ld_t, Some((&d, nh)), |b, x, d| {
                 for ((b, x), d) in b.iter_mut().zip(x.iter_mut()).zip(d) {
                     *b = mu * *b - d + wd * *x;
                     *x -= lr * *b;
                 }
-            }
+            });
             for (buf, theta, d) in [(&mut vel.v_bias, vb, db), (&mut vel.h_bias, hb, dc)] {
                 for ((b, x), d) in buf.iter_mut().zip(theta.iter_mut()).zip(d) {
                     *b = mu * *b - d;
@@ -346,11 +344,12 @@ fn apply_with_fast(
         }
     });
     let (fl, decay) = (fast.lr, fast.decay);
-    for (f, d) in [
-        (&mut fast.wt, &d[..]),
-        (&mut fast.v_bias, db),
-        (&mut fast.h_bias, dc),
-    ] {
+    for_row_blocks(&mut fast.wt, nh, &mut [], 0, Some((&d, nh)), |f, _, d| {
+        f.iter_mut()
+            .zip(d)
+            .for_each(|(f, d)| *f = decay * *f + fl * d);
+    });
+    for (f, d) in [(&mut fast.v_bias, db), (&mut fast.h_bias, dc)] {
         f.iter_mut()
             .zip(d)
             .for_each(|(f, d)| *f = decay * *f + fl * d);
@@ -359,14 +358,67 @@ fn apply_with_fast(
     finite
 }
 
-/// `out[i] = sb · Σ_r pos[r, i] − sc · Σ_r neg[r, i]` for rows of `n` values.
+/// Rows per parallel block of the elementwise updates of `V × H` buffers.
+const UPDATE_BLOCK_ROWS: usize = 16;
+
+/// `f(a_row, b_row, d_row)` for each row of `a` (row stride `la`), with the same row of `b`
+/// (stride `lb`; an empty row when `b` is empty) and of the read-only `d` (`(d, ld)`; an
+/// empty row when `None`), in parallel blocks of rows once `a` is large. Each element's
+/// arithmetic is the same whatever the blocks, so the split changes no result.
+fn for_row_blocks(
+    a: &mut [f32],
+    la: usize,
+    b: &mut [f32],
+    lb: usize,
+    d: Option<(&[f32], usize)>,
+    f: impl Fn(&mut [f32], &mut [f32], &[f32]) + Sync,
+) {
+    let (la, lb) = (la.max(1), lb.max(1));
+    let run = |(i, a_block): (usize, &mut [f32]), b_block: &mut [f32]| {
+        let r0 = i * UPDATE_BLOCK_ROWS;
+        let mut b_rows = b_block.chunks_mut(lb);
+        for (k, a_row) in a_block.chunks_mut(la).enumerate() {
+            let b_row = b_rows.next().unwrap_or_default();
+            let d_row = d.map_or(&[][..], |(d, ld)| &d[(r0 + k) * ld..(r0 + k + 1) * ld]);
+            f(a_row, b_row, d_row);
+        }
+    };
+    // Small buffers: one task, on this thread.
+    let min_len = if a.len() < PARALLEL_MIN_WORK {
+        usize::MAX
+    } else {
+        1
+    };
+    let blocks = a
+        .par_chunks_mut(UPDATE_BLOCK_ROWS * la)
+        .enumerate()
+        .with_min_len(min_len);
+    if b.is_empty() {
+        blocks.for_each(|x| run(x, &mut []));
+    } else {
+        blocks
+            .zip(b.par_chunks_mut(UPDATE_BLOCK_ROWS * lb))
+            .for_each(|(x, b_block)| run(x, b_block));
+    }
+}
+
+/// `out[i] = sb · Σ_r pos[r, i] − sc · Σ_r neg[r, i]` for rows of `n` values. Each column's
+/// sums add its rows in order (as `Iterator::sum` would), walking the batches row by row.
 fn mean_difference(out: &mut Vec<f32>, pos: &[f32], neg: &[f32], n: usize, sb: f32, sc: f32) {
-    out.clear();
-    out.extend((0..n).map(|i| {
-        let p: f32 = pos[i..].iter().step_by(n).sum();
-        let q: f32 = neg[i..].iter().step_by(n).sum();
-        sb * p - sc * q
-    }));
+    let column_sums = |out: &mut [f32], m: &[f32]| {
+        out.fill(-0.0);
+        for row in m.chunks(n) {
+            out.iter_mut().zip(row).for_each(|(o, &x)| *o += x);
+        }
+    };
+    out.resize(2 * n, 0.0);
+    let (p, q) = out.split_at_mut(n);
+    column_sums(p, pos);
+    column_sums(q, neg);
+    for (p, &q) in p.iter_mut().zip(q.iter()) {
+        *p = sb * *p - sc * q;
+    }
+    out.truncate(n);
 }
 
 /// With centering: `db ← Δv − D_M λ`, `dc ← Δh − D_Mᵀ μ` (see [`apply`]), computed from the
@@ -487,7 +539,14 @@ fn scale_in_place(x: &mut [f32], a: f32) {
     if a == 0.0 {
         x.fill(0.0);
     } else {
-        x.iter_mut().for_each(|v| *v *= a);
+        let min_len = if x.len() < PARALLEL_MIN_WORK {
+            usize::MAX
+        } else {
+            1
+        };
+        x.par_chunks_mut(PARALLEL_MIN_WORK / 4)
+            .with_min_len(min_len)
+            .for_each(|c| c.iter_mut().for_each(|v| *v *= a));
     }
 }
 
