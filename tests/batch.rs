@@ -210,20 +210,29 @@ fn stochastic_binarization_has_the_pixel_mean_and_is_reproducible() {
 
 #[test]
 fn stochastic_rows_use_the_documented_streams() {
-    // Row r of the batch is `scalar::bernoulli` of the grey levels with key.derive(r).
-    let pixels: Vec<u8> = (0..=255).collect();
-    let ds = constant_dataset(3, &pixels);
-    let key = StreamKey::new(99).derive(3);
-    let mut out = vec![0.0; 3 * 256];
-    fill_batch(&ds, &[0, 1, 2], Binarize::Stochastic, key, &mut out).unwrap();
-    let grey: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
-    for r in 0..3 {
-        let mut expected = vec![0.0; 256];
-        rbm_kernels::scalar::bernoulli(&grey, key.derive(r as u64), 0, &mut expected);
-        assert_eq!(&out[r * 256..(r + 1) * 256], &expected[..], "row {r}");
+    // Row r of the batch is `scalar::bernoulli` of the grey levels with key.derive(r): for a
+    // small batch (filled on the calling thread) and a large one (rows in parallel), with a
+    // row length that leaves a partial chunk of the SIMD kernel.
+    for (rows, n) in [(3usize, 256usize), (70, 300)] {
+        let pixels: Vec<u8> = (0..n).map(|i| (i % 256) as u8).collect();
+        let ds = constant_dataset(rows, &pixels);
+        let key = StreamKey::new(99).derive(3);
+        let indices: Vec<u32> = (0..rows as u32).rev().collect();
+        let mut out = vec![f32::NAN; rows * n];
+        fill_batch(&ds, &indices, Binarize::Stochastic, key, &mut out).unwrap();
+        let grey: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        for r in 0..rows {
+            let mut expected = vec![0.0; n];
+            rbm_kernels::scalar::bernoulli(&grey, key.derive(r as u64), 0, &mut expected);
+            assert_eq!(
+                &out[r * n..(r + 1) * n],
+                &expected[..],
+                "{rows} rows: row {r}"
+            );
+        }
+        // Different rows of the same image get independent draws.
+        assert_ne!(out[..n], out[n..2 * n]);
     }
-    // Different rows of the same image get independent draws.
-    assert_ne!(out[..256], out[256..512]);
 }
 
 #[test]
