@@ -909,15 +909,26 @@ mod tests {
 
     #[test]
     fn gather_rows_equals_gather_add_row_by_row_on_every_isa() {
-        let (mrows, ld) = (120, 140);
+        // Small and MNIST-sized matrices (long lists of a few hundred rows), few and many
+        // list rows.
+        for (mrows, row_counts) in [
+            (
+                120,
+                &[0usize, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 17, 25, 33][..],
+            ),
+            (450, &[1, 12, 13, 64, 70][..]),
+        ] {
+            gather_rows_case(mrows, row_counts);
+        }
+    }
+
+    fn gather_rows_case(mrows: usize, row_counts: &[usize]) {
+        let ld = 140;
         let m = matrix(mrows, ld, 5);
         let k = StreamKey::new(6);
         // About a quarter and three quarters of the rows: short and long lists, which the
         // AVX-512 kernel tiles differently.
-        for (rows, dense) in [0usize, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 17, 25, 33]
-            .into_iter()
-            .flat_map(|r| [(r, false), (r, true)])
-        {
+        for (rows, dense) in row_counts.iter().flat_map(|&r| [(r, false), (r, true)]) {
             let stride = mrows;
             let mut idx = vec![0u32; rows * stride];
             let mut nnz = vec![0u32; rows];
@@ -955,7 +966,10 @@ mod tests {
                             .iter()
                             .zip(&want)
                             .all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{isa:?} rows {rows} dense {dense} n {n} {mode:?}");
+                        assert!(
+                            same,
+                            "{isa:?} {mrows} × {ld}, rows {rows} dense {dense} n {n} {mode:?}"
+                        );
                     }
                 }
             }
