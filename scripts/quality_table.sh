@@ -78,6 +78,12 @@ done
 python3 - "$OUT/results.jsonl" <<'EOF' | tee "$OUT/table.md"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+# Methods in the order of the script's list, each by budget (later runs of the same method and
+# budget after earlier ones).
+order = ["cd1", "cd10", "pcd1", "pcd1-centered", "fpcd-centered", "pt-centered",
+         "cd10-centered", "pcd5-centered"]
+rank = lambda m: order.index(m) if m in order else len(order)
+rows.sort(key=lambda r: (rank(r["method"]), r["budget_min"]))
 # A bound is null in the JSON when it is infinite (mean − 3 s.e. of the weights below 0).
 f = lambda x, inf: inf if x is None else f"{x:.2f}"
 print("| method | budget | epochs | training s | AIS test LL [±3 s.e.] | RAISE (100 rows) | AIS on those rows |")
