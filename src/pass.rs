@@ -93,13 +93,8 @@ impl RowIndex {
             self.nnz.resize(rows, 0);
         }
         self.n = n;
-        // Rows in parallel for large batches (each row's list is its own); small ones on
-        // this thread.
-        let min_len = if rows * n < PARALLEL_MIN_VALUES {
-            usize::MAX
-        } else {
-            8
-        };
+        // Rows in parallel for large batches (each row's list is its own).
+        let min_len = task_min_len(rows * n, PARALLEL_MIN_VALUES, 8);
         input
             .par_chunks(n.max(1))
             .zip(self.idx.par_chunks_mut(n.max(1)))
@@ -126,6 +121,12 @@ impl RowIndex {
     pub(crate) fn row(&self, r: usize) -> &[u32] {
         &self.idx[r * self.n..r * self.n + self.nnz[r] as usize]
     }
+}
+
+/// The `with_min_len` of a parallel loop doing `work` (values, multiply-adds, …): one task, run
+/// on the calling thread, when `work < threshold`; else tasks of at least `min` items.
+pub(crate) fn task_min_len(work: usize, threshold: usize, min: usize) -> usize {
+    if work < threshold { usize::MAX } else { min }
 }
 
 /// Below this many input values a [`RowIndex`] is built on the calling thread.

@@ -795,7 +795,7 @@ impl Trainer {
         recon
     }
 
-    /// `mean F(V₀) − mean F(V_k)` from the pre-activations of the two phases.
+    /// [`Error::Shape`] unless `model` and the batch `v0` have the trainer's sizes.
     fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<()> {
         if model.n_visible() != self.n_visible || model.n_hidden() != self.n_hidden {
             return Err(Error::Shape(format!(
@@ -840,16 +840,10 @@ fn loss(model: &Rbm, v0: &[f32], ws: &mut Workspace) -> f64 {
     let mut mean = |v: &[f32], pre: &[f32]| -> f64 {
         let rows = v.len() / nv;
         let out = &mut ws.free_energy[..rows];
-        // Small models: one task, on this thread.
-        let min_len = if rows * (nv + nh) < 1 << 14 {
-            usize::MAX
-        } else {
-            1
-        };
         out.par_iter_mut()
             .zip(v.par_chunks(nv))
             .zip(pre.par_chunks(nh))
-            .with_min_len(min_len)
+            .with_min_len(pass::task_min_len(rows * (nv + nh), 1 << 14, 1))
             .for_each(|((o, v), p)| *o = model.free_energy_from_pre(v, p));
         out.iter().sum::<f64>() / rows as f64
     };
@@ -857,23 +851,17 @@ fn loss(model: &Rbm, v0: &[f32], ws: &mut Workspace) -> f64 {
     positive - mean(&ws.vk, &ws.hk_pre)
 }
 
-/// The mean of each column of the rows of `n` values in `x`.
+/// The mean of each column of the rows of `n` values in `x` (see [`column_sums`]).
 fn column_means(x: &[f32], n: usize) -> Vec<f32> {
-    (0..n).map(|j| column_mean(x, n, j)).collect()
+    let mut sums = Vec::new();
+    column_sums(x, n, &mut sums);
+    let rows = x.len() / n;
+    sums.iter().map(|&s| (s / rows as f64) as f32).collect()
 }
 
-/// The mean of column `j` of the rows of `n` values in `x`, summed in f64.
-fn column_mean(x: &[f32], n: usize, j: usize) -> f32 {
-    let rows = x.len() / n;
-    let sum: f64 = x[j..].iter().step_by(n).map(|&v| f64::from(v)).sum();
-    (sum / rows as f64) as f32
-}
-
-/// `o ← (1 − rate)·o + rate·mean(x)`, column by column (`x` has rows of `o.len()` values):
-/// [`column_mean`]'s sums (f64, rows in order), accumulated row by row in `sums`.
-fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32, sums: &mut Vec<f64>) {
-    let n = o.len();
-    let rows = x.len() / n;
+/// `sums[j]` = the sum of column `j` of the rows of `n` values in `x`, in f64, adding the rows
+/// in order from −0.0 (as `Iterator::sum` does), walked row by row.
+fn column_sums(x: &[f32], n: usize, sums: &mut Vec<f64>) {
     sums.clear();
     sums.resize(n, -0.0);
     for row in x.chunks(n) {
@@ -881,6 +869,14 @@ fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32, sums: &mut Vec<f64>) 
             .zip(row)
             .for_each(|(s, &v)| *s += f64::from(v));
     }
+}
+
+/// `o ← (1 − rate)·o + rate·mean(x)`, column by column (`x` has rows of `o.len()` values),
+/// with the column sums in the scratch `sums`.
+fn move_towards_means(o: &mut [f32], x: &[f32], rate: f32, sums: &mut Vec<f64>) {
+    let n = o.len();
+    let rows = x.len() / n;
+    column_sums(x, n, sums);
     for (o, &s) in o.iter_mut().zip(sums.iter()) {
         *o = (1.0 - rate) * *o + rate * (s / rows as f64) as f32;
     }

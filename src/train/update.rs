@@ -11,7 +11,7 @@ use rbm_kernels::binary::{Accumulate, Lists, gather_rows, transpose};
 use rbm_kernels::{AlignedVec, Mat, MatMut, gather_stride, gemm};
 
 use crate::model::Rbm;
-use crate::pass::RowIndex;
+use crate::pass::{RowIndex, task_min_len};
 use crate::train::Offsets;
 
 /// Visible units (rows of `Wᵀ`) per parallel block of the weight update.
@@ -383,12 +383,7 @@ fn for_row_blocks(
             f(a_row, b_row, d_row);
         }
     };
-    // Small buffers: one task, on this thread.
-    let min_len = if a.len() < PARALLEL_MIN_WORK {
-        usize::MAX
-    } else {
-        1
-    };
+    let min_len = task_min_len(a.len(), PARALLEL_MIN_WORK, 1);
     let blocks = a
         .par_chunks_mut(UPDATE_BLOCK_ROWS * la)
         .enumerate()
@@ -539,11 +534,7 @@ fn scale_in_place(x: &mut [f32], a: f32) {
     if a == 0.0 {
         x.fill(0.0);
     } else {
-        let min_len = if x.len() < PARALLEL_MIN_WORK {
-            usize::MAX
-        } else {
-            1
-        };
+        let min_len = task_min_len(x.len(), PARALLEL_MIN_WORK, 1);
         x.par_chunks_mut(PARALLEL_MIN_WORK / 4)
             .with_min_len(min_len)
             .for_each(|c| c.iter_mut().for_each(|v| *v *= a));
