@@ -164,6 +164,52 @@ fn softplus_sum_affine_sample(c: &mut Criterion) {
     g.finish();
 }
 
+/// AIS's increment at a mid-schedule pair of temperatures (0.5 → 0.5001), with the sample
+/// at `to`: the one call that replaced `softplus_sum_affine` at `from` plus
+/// `softplus_sum_affine_sample` at `to` (compare the two groups' times).
+fn softplus_diff_affine_sample(c: &mut Criterion) {
+    let mut g = c.benchmark_group("softplus_diff_affine_sample");
+    let key = StreamKey::new(9);
+    let (from, to) = (0.5f32, 0.500_1f32);
+    for n in SIZES {
+        let (pre, c) = (uniform(1, n, -8.0, 8.0), uniform(2, n, -1.0, 1.0));
+        let bf: Vec<f32> = c.iter().map(|&x| from * x).collect();
+        let bt: Vec<f32> = c.iter().map(|&x| to * x).collect();
+        let (mut prob, mut state) = (vec![0.0f32; n], vec![0.0f32; n]);
+        g.throughput(Throughput::Elements(n as u64));
+        for isa in Isa::available() {
+            g.bench_function(BenchmarkId::new(isa.name(), n), |b| {
+                b.iter(|| {
+                    api::softplus_diff_affine_sample_with(
+                        isa,
+                        black_box(&pre),
+                        (from, &bf),
+                        (to, &bt),
+                        key,
+                        0,
+                        &mut prob,
+                        &mut state,
+                    )
+                })
+            });
+        }
+        g.bench_function(BenchmarkId::new("reference", n), |b| {
+            b.iter(|| {
+                scalar::softplus_diff_affine_sample(
+                    black_box(&pre),
+                    (from, &bf),
+                    (to, &bt),
+                    key,
+                    0,
+                    &mut prob,
+                    &mut state,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
 /// The flips of a Gibbs step: two 0/1 states differing in about 5% of their units.
 fn changed_indices(c: &mut Criterion) {
     let mut g = c.benchmark_group("changed_indices");
@@ -220,6 +266,7 @@ criterion_group!(
     bernoulli,
     softplus_sum_affine,
     softplus_sum_affine_sample,
+    softplus_diff_affine_sample,
     nonzero_indices,
     changed_indices
 );

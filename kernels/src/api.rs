@@ -243,6 +243,75 @@ pub fn softplus_sum_affine_sample_with(
     ))
 }
 
+/// `Σ_j [softplus(to·pre[j] + bias_to[j]) − softplus(from·pre[j] + bias_from[j])]` in f64,
+/// computed as a difference (two exponentials per element, one logarithm per 512): AIS's
+/// log-weight increment between the inverse temperatures `from` and `to`, with each bias
+/// already multiplied by its temperature. The instruction sets agree to rounding, not bit for
+/// bit. See [`Kernel::softplus_diff_affine`].
+///
+/// # Panics
+/// If `pre` and the two biases differ in length.
+#[track_caller]
+pub fn softplus_diff_affine(pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
+    with_kernel!(current, |k| k.softplus_diff_affine(pre, from, to))
+}
+
+/// [`softplus_diff_affine`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softplus_diff_affine`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn softplus_diff_affine_with(
+    isa: Isa,
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+) -> f64 {
+    with_kernel!(checked isa, |k| k.softplus_diff_affine(pre, from, to))
+}
+
+/// [`softplus_diff_affine`] and [`sigmoid_affine_sample`] of the `to` arguments in one pass:
+/// `prob` and `state` bit for bit as [`sigmoid_affine_sample`] writes them on every
+/// instruction set. See [`Kernel::softplus_diff_affine_sample`].
+///
+/// # Panics
+/// As the two.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn softplus_diff_affine_sample(
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    with_kernel!(current, |k| k
+        .softplus_diff_affine_sample(pre, from, to, key, first, prob, state))
+}
+
+/// [`softplus_diff_affine_sample`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softplus_diff_affine_sample`], and if this CPU lacks `isa`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn softplus_diff_affine_sample_with(
+    isa: Isa,
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    with_kernel!(checked isa, |k| k.softplus_diff_affine_sample(
+        pre, from, to, key, first, prob, state
+    ))
+}
+
 /// Writes the indices `j` with `old[j] != new[j]` in increasing order to `out` and returns
 /// their count: the units a Gibbs step flipped. See [`Kernel::changed_indices`].
 ///

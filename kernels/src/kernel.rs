@@ -99,6 +99,36 @@ pub trait Kernel: Copy + Send + Sync + core::fmt::Debug + 'static {
         state: &mut [f32],
     ) -> f64;
 
+    /// `Σ_j [softplus(to·pre[j] + bias_to[j]) − softplus(from·pre[j] + bias_from[j])]` in
+    /// f64 (each argument one fused multiply-add): the change of the hidden units' free-energy
+    /// term between two inverse temperatures, AIS's log-weight increment. Computed as a
+    /// difference, not as two sums: absolute error about `1e-7·√n` plus the `max(x, 0)`
+    /// terms' f32 rounding, where two separate sums would each carry errors of their own size
+    /// (thousands of nats). NaN if an argument is NaN or the difference is `∞ − ∞`.
+    ///
+    /// # Panics
+    /// If `pre` and the two biases differ in length.
+    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64;
+
+    /// [`softplus_diff_affine`](Kernel::softplus_diff_affine) and the
+    /// [`sigmoid_affine_sample`](Kernel::sigmoid_affine_sample) of the `to` arguments in one
+    /// pass: `prob` and `state` bit for bit as that call writes them, and the same difference
+    /// as [`softplus_diff_affine`](Kernel::softplus_diff_affine) on this instruction set.
+    ///
+    /// # Panics
+    /// As the two.
+    #[allow(clippy::too_many_arguments)]
+    fn softplus_diff_affine_sample(
+        self,
+        pre: &[f32],
+        from: (f32, &[f32]),
+        to: (f32, &[f32]),
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64;
+
     /// Writes the indices `j` with `x[j] != 0.0` (NaN counts as nonzero, `−0.0` does not)
     /// in increasing order to `out[..count]` and returns `count`. `out[count..]` is not
     /// written.
@@ -173,6 +203,14 @@ pub(crate) fn check_nonzero(n: usize, out: usize) {
     if out < n || n as u64 > 1 << 32 {
         nonzero_error(n, out);
     }
+}
+
+/// The checks of [`Kernel::softplus_diff_affine`].
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_diff(pre: usize, bias_from: usize, bias_to: usize) {
+    check_len("bias_from", pre, bias_from);
+    check_len("bias_to", pre, bias_to);
 }
 
 /// The checks of [`Kernel::sigmoid_affine_sample`].

@@ -22,7 +22,9 @@
 //! - [`api`] (re-exported here): the fast kernels, safe and slice-based, dispatched at run
 //!   time — [`sigmoid_affine`], the fused Gibbs epilogue [`sigmoid_affine_sample`],
 //!   [`bernoulli`], the free energy's [`softplus_sum_affine`], AIS's fused
-//!   [`softplus_sum_affine_sample`] (both from one exponential per element),
+//!   [`softplus_sum_affine_sample`] (both from one exponential per element), AIS's
+//!   log-weight increments [`softplus_diff_affine`] and [`softplus_diff_affine_sample`] (a
+//!   difference of two softplus sums computed as one, without a logarithm per element),
 //!   [`nonzero_indices`] and the flips of a Gibbs step [`changed_indices`] — each with a
 //!   `*_with(isa, …)` twin that runs a chosen instruction set.
 //! - [`kernel`]: their contract, the [`Kernel`] trait, implemented by one zero-sized token
@@ -87,8 +89,9 @@ pub use aligned::{AlignedVec, gather_stride};
 pub use api::{
     bernoulli, bernoulli_with, changed_indices, changed_indices_with, nonzero_indices,
     nonzero_indices_with, sigmoid_affine, sigmoid_affine_sample, sigmoid_affine_sample_with,
-    sigmoid_affine_with, softplus_sum_affine, softplus_sum_affine_sample,
-    softplus_sum_affine_sample_with, softplus_sum_affine_with,
+    sigmoid_affine_with, softplus_diff_affine, softplus_diff_affine_sample,
+    softplus_diff_affine_sample_with, softplus_diff_affine_with, softplus_sum_affine,
+    softplus_sum_affine_sample, softplus_sum_affine_sample_with, softplus_sum_affine_with,
 };
 pub use dispatch::Isa;
 pub use gemm::{Mat, MatMut, gemm};

@@ -103,7 +103,7 @@ pub(crate) fn sigmoid<S: Simd>(s: S, x: S::F) -> S::F {
 
 /// [`sigmoid`] from `e = exp(−|x|)`.
 #[inline(always)]
-fn sigmoid_given<S: Simd>(s: S, x: S::F, e: S::F) -> S::F {
+pub(crate) fn sigmoid_given<S: Simd>(s: S, x: S::F, e: S::F) -> S::F {
     let one = s.splat(1.0);
     // NaN x: e is NaN, and so is the quotient whichever numerator the select picks.
     let num = s.select_lt(x, s.splat(0.0), e, one);

@@ -7,7 +7,9 @@
 //! bit masks, so no element costs a branch.
 
 use crate::dispatch::Isa;
-use crate::kernel::{Kernel, check_changed, check_draws, check_len, check_nonzero, check_sample};
+use crate::kernel::{
+    Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
+};
 use crate::rng::{StreamKey, threshold};
 use crate::simd::{self, Simd};
 
@@ -193,6 +195,37 @@ impl Kernel for Scalar {
     ) -> f64 {
         check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
         simd::softplus_sum_affine_sample(self, pre, scale, bias, key, first, prob, state)
+    }
+
+    #[track_caller]
+    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
+        check_diff(pre.len(), from.1.len(), to.1.len());
+        simd::softplus_diff_affine::<_, false>(
+            self,
+            pre,
+            from,
+            to,
+            StreamKey::new(0),
+            0,
+            &mut [],
+            &mut [],
+        )
+    }
+
+    #[track_caller]
+    fn softplus_diff_affine_sample(
+        self,
+        pre: &[f32],
+        from: (f32, &[f32]),
+        to: (f32, &[f32]),
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64 {
+        check_diff(pre.len(), from.1.len(), to.1.len());
+        check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
+        simd::softplus_diff_affine::<_, true>(self, pre, from, to, key, first, prob, state)
     }
 
     #[track_caller]

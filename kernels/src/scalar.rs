@@ -98,6 +98,49 @@ pub fn softplus_sum_affine_sample(
     softplus_sum_affine(pre, scale, bias)
 }
 
+/// `Σ_j [softplus(x_to[j]) − softplus(x_from[j])]` with `x = scale·pre[j] + bias[j]` (one
+/// fused multiply-add in f32, as in the fast kernels) and each softplus in f64: the oracle of
+/// [`Kernel::softplus_diff_affine`](crate::Kernel::softplus_diff_affine).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn softplus_diff_affine(pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
+    assert_eq!(pre.len(), from.1.len(), "bias_from length");
+    assert_eq!(pre.len(), to.1.len(), "bias_to length");
+    let softplus64 = |x: f32| {
+        let x = x as f64;
+        if x.is_nan() {
+            x
+        } else {
+            x.max(0.0) + (-x.abs()).exp().ln_1p()
+        }
+    };
+    let mut sum = 0.0;
+    for ((&x, &bf), &bt) in pre.iter().zip(from.1).zip(to.1) {
+        sum += softplus64(to.0.mul_add(x, bt)) - softplus64(from.0.mul_add(x, bf));
+    }
+    sum
+}
+
+/// [`sigmoid_affine_sample`] of the `to` arguments and [`softplus_diff_affine`]: the oracle
+/// of [`Kernel::softplus_diff_affine_sample`](crate::Kernel::softplus_diff_affine_sample).
+///
+/// # Panics
+/// As the two.
+#[allow(clippy::too_many_arguments)]
+pub fn softplus_diff_affine_sample(
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    sigmoid_affine_sample(pre, to.0, to.1, key, first, prob, state);
+    softplus_diff_affine(pre, from, to)
+}
+
 /// Writes the indices `j` with `old[j] != new[j]` in increasing order to `out[..count]` and
 /// returns `count`.
 ///

@@ -266,3 +266,106 @@ pub(crate) fn softplus_sum_affine<S: Simd>(s: S, pre: &[f32], scale: f32, bias: 
     }
     s.acc_total(acc)
 }
+
+/// Vectors whose `1 + e^{−|x|}` factors one lane multiplies before they are folded into the
+/// f64 logarithm: each factor is in `[1, 2]`, so a lane's product stays below 2³², and the
+/// product of all lanes of a fold below 2⁵¹² (inside f64's range).
+const DIFF_FOLD: usize = 32;
+
+/// `Σ_j [softplus(to·pre[j] + bias_to[j]) − softplus(from·pre[j] + bias_from[j])]`, and with
+/// `SAMPLE` the [`sigmoid_affine_sample`] of the `to` arguments into `prob` and `state`.
+///
+/// With `softplus(x) = max(x, 0) + log(1 + e^{−|x|})` the difference is the sum of the
+/// `max` parts (f32 terms, summed in f64 lanes) plus `log Π(1 + e^{−|x_to|}) − log Π(1 +
+/// e^{−|x_from|})`: lane products in f32, folded every [`DIFF_FOLD`] vectors into one f64
+/// logarithm of the quotient. Two exponentials and no logarithm per element (the separate
+/// sums need two exponentials, two logarithms and cancel to the small difference).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
+    s: S,
+    pre: &[f32],
+    (from, bias_from): (f32, &[f32]),
+    (to, bias_to): (f32, &[f32]),
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    let n = pre.len();
+    let (bias_from, bias_to) = (&bias_from[..n], &bias_to[..n]);
+    let (pp, pf, pt) = (pre.as_ptr(), bias_from.as_ptr(), bias_to.as_ptr());
+    let (po, ps) = if SAMPLE {
+        (prob[..n].as_mut_ptr(), state[..n].as_mut_ptr())
+    } else {
+        (std::ptr::null_mut(), std::ptr::null_mut())
+    };
+    let (vfrom, vto) = (s.splat(from), s.splat(to));
+    let (zero, one) = (s.splat(0.0), s.splat(1.0));
+    let mut rng = s.rng(key, first);
+    let mut lin = s.acc_zero();
+    let mut log_ratio = 0.0f64;
+    let (mut prod_to, mut prod_from) = (one, one);
+    let mut in_fold = 0;
+    let mut i = 0;
+    while i < n {
+        let m = (n - i).min(S::LANES);
+        // SAFETY: `i + m ≤ n` and `pre` and both biases hold `n` elements; a part load reads
+        // only lanes `..m` and zeroes the rest, where x = 0 on both sides: the factors there
+        // are 2 and 2 and the max parts 0, so they change neither sum.
+        let (xt, xf) = unsafe {
+            let x = if m == S::LANES {
+                s.load(pp.add(i))
+            } else {
+                s.load_part(pp.add(i), m)
+            };
+            let (bt, bf) = if m == S::LANES {
+                (s.load(pt.add(i)), s.load(pf.add(i)))
+            } else {
+                (s.load_part(pt.add(i), m), s.load_part(pf.add(i), m))
+            };
+            (s.fma(vto, x, bt), s.fma(vfrom, x, bf))
+        };
+        let et = math::exp_nonpositive(s, s.neg_abs(xt));
+        let ef = math::exp_nonpositive(s, s.neg_abs(xf));
+        lin = s.acc_add(lin, s.sub(s.max(xt, zero), s.max(xf, zero)));
+        prod_to = s.mul(prod_to, s.add(one, et));
+        prod_from = s.mul(prod_from, s.add(one, ef));
+        if SAMPLE {
+            let u = s.draws(&mut rng);
+            let p = math::sigmoid_given(s, xt, et);
+            // SAFETY: with SAMPLE, `prob` and `state` hold `n` elements (sliced above) and
+            // only lanes `i .. i + m` are written.
+            unsafe {
+                if m == S::LANES {
+                    s.store(po.add(i), p);
+                    s.store(ps.add(i), s.bernoulli(p, u));
+                } else {
+                    s.store_part(po.add(i), p, m);
+                    s.store_part(ps.add(i), s.bernoulli(p, u), m);
+                }
+            }
+        }
+        in_fold += 1;
+        i += m;
+        if in_fold == DIFF_FOLD || i == n {
+            log_ratio += fold_log_ratio(s, prod_to, prod_from);
+            (prod_to, prod_from, in_fold) = (one, one, 0);
+        }
+    }
+    s.acc_total(lin) + log_ratio
+}
+
+/// `log(Π lanes of a / Π lanes of b)` in f64.
+#[inline(always)]
+fn fold_log_ratio<S: Simd>(s: S, a: S::F, b: S::F) -> f64 {
+    let (mut la, mut lb) = ([0.0f32; 16], [0.0f32; 16]);
+    // SAFETY: `LANES ≤ 16` floats are written to each 16-float array.
+    unsafe {
+        s.store(la.as_mut_ptr(), a);
+        s.store(lb.as_mut_ptr(), b);
+    }
+    let pa: f64 = la[..S::LANES].iter().map(|&x| x as f64).product();
+    let pb: f64 = lb[..S::LANES].iter().map(|&x| x as f64).product();
+    (pa / pb).ln()
+}

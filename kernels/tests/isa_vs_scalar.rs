@@ -43,6 +43,7 @@ per_isa!(
     nonzero_indices_exact,
     no_subnormal_intermediates,
     softplus_sample_is_both_kernels,
+    softplus_diff_is_the_difference,
     changed_indices_exact,
 );
 
@@ -618,6 +619,85 @@ fn softplus_sample_is_both_kernels(isa: Isa) {
         &mut st,
     );
     assert!(nan.is_nan() && p[1].is_nan(), "{}", isa.name());
+}
+
+/// The AIS increment kernel: within rounding of the f64 oracle (the difference of the two
+/// softplus sums of the same f32 arguments), its sample bit for bit `sigmoid_affine_sample`
+/// at `to`, the sampling and plain versions the same sum, and exactly 0 between equal
+/// temperatures. Sizes up to 10,000 cross several of its folds (one per 32 vectors).
+fn softplus_diff_is_the_difference(isa: Isa) {
+    let root = StreamKey::new(71);
+    let temperatures = [
+        (0.0, 1e-4),
+        (0.5, 0.500_1),
+        (0.999_9, 1.0),
+        (0.3, 0.9),
+        (0.8, 0.2),
+    ];
+    for n in sizes().into_iter().chain([1000, 10_000]) {
+        for (t, &(from, to)) in temperatures.iter().enumerate() {
+            let key = root.derive(n as u64).derive(t as u64);
+            let wild = if t == 0 { 0.0 } else { 0.05 };
+            let pre = Padded::from_slice(&inputs(key.derive(0), n, 60.0, wild));
+            let c = inputs(key.derive(1), n, 2.0, 0.0);
+            let scaled =
+                |beta: f32| Padded::from_slice(&c.iter().map(|&x| beta * x).collect::<Vec<_>>());
+            let (bf, bt) = (scaled(from), scaled(to));
+            let (mut prob, mut state) = (Padded::poisoned(n), Padded::poisoned(n));
+            let what = format!("{} n={n} from={from} to={to}", isa.name());
+            let sum = api::softplus_diff_affine_sample_with(
+                isa,
+                pre.get(),
+                (from, bf.get()),
+                (to, bt.get()),
+                key,
+                7,
+                prob.get_mut(),
+                state.get_mut(),
+            );
+            for (b, name) in [(&prob, "prob"), (&state, "state")] {
+                b.assert_padding(&format!("{what} {name}"));
+                b.assert_written(&format!("{what} {name}"));
+            }
+            let (mut p2, mut s2) = (vec![0.0; n], vec![0.0; n]);
+            api::sigmoid_affine_sample_with(isa, pre.get(), to, bt.get(), key, 7, &mut p2, &mut s2);
+            assert_same(&format!("{what} prob"), prob.get(), &p2);
+            assert_same(&format!("{what} state"), state.get(), &s2);
+            let plain =
+                api::softplus_diff_affine_with(isa, pre.get(), (from, bf.get()), (to, bt.get()));
+            assert!(
+                sum.to_bits() == plain.to_bits() || (sum.is_nan() && plain.is_nan()),
+                "{what}: sampling version {sum} vs plain {plain}"
+            );
+            let oracle = scalar::softplus_diff_affine(pre.get(), (from, bf.get()), (to, bt.get()));
+            // Per element: the max parts' f32 subtraction (half an ulp of the larger
+            // argument), the exponentials (2 ulp) and the products' roundings.
+            let scale: f64 = pre
+                .get()
+                .iter()
+                .zip(c.iter())
+                .map(|(&x, &cj)| {
+                    let (a, b) = (to.mul_add(x, to * cj), from.mul_add(x, from * cj));
+                    6e-8 * (a.abs() as f64 + b.abs() as f64) + 4e-7
+                })
+                .sum();
+            assert!(
+                (sum - oracle).abs() <= scale || (sum.is_nan() && oracle.is_nan()),
+                "{what}: {sum} vs oracle {oracle} (tolerance {scale})"
+            );
+            if wild == 0.0 {
+                let zero =
+                    api::softplus_diff_affine_with(isa, pre.get(), (to, bt.get()), (to, bt.get()));
+                assert_eq!(zero, 0.0, "{what}: equal temperatures");
+            }
+        }
+    }
+    // NaN in, NaN out; +∞ at two positive temperatures is ∞ − ∞.
+    let nan =
+        api::softplus_diff_affine_with(isa, &[1.0, f32::NAN], (0.5, &[0.0; 2]), (0.6, &[0.0; 2]));
+    assert!(nan.is_nan(), "{}", isa.name());
+    let inf = api::softplus_diff_affine_with(isa, &[f32::INFINITY], (0.5, &[0.0]), (0.6, &[0.0]));
+    assert!(inf.is_nan(), "{}", isa.name());
 }
 
 fn nonzero_indices_exact(isa: Isa) {

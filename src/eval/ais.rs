@@ -14,7 +14,7 @@ use crate::incremental::Incremental;
 use crate::model::Rbm;
 use crate::pass::Conditional;
 use crate::rng::tags;
-use rbm_kernels::softplus_sum_affine_sample;
+use rbm_kernels::{softplus_diff_affine, softplus_diff_affine_sample};
 
 /// Chains per block: each block of runs is one task, and every product of a block is one
 /// batched pass of this many rows (so the blocks, and the results, do not depend on threads).
@@ -450,8 +450,9 @@ impl Chains {
     /// `log_w += log p*_to(v) − log p*_from(v)` for each chain; then, with `key`, one Gibbs
     /// transition at `to`: `h ~ σ(β (c + W v))`, `v ~ σ((1 − β) b_A + β (b + Wᵀh))`, and
     /// `W v` of the new `v`. Chain `i` draws from `key.derive(i)`: the hidden units draws
-    /// `0..H`, the visible units draws `H..H + V`. The hidden units' softplus sum
-    /// at `to` and their sample come from one kernel call.
+    /// `0..H`, the visible units draws `H..H + V`. The change of the hidden units' softplus
+    /// sum from `from` to `to` and their sample at `to` come from one kernel call, which
+    /// computes the change directly rather than as a difference of two large sums.
     pub(crate) fn anneal(&mut self, path: &Path<'_>, from: f32, to: f32, key: Option<StreamKey>) {
         let nh = path.model.n_hidden();
         let c = path.model.h_bias();
@@ -463,20 +464,20 @@ impl Chains {
             let pre = &self.hidden.pre()[r * nh..(r + 1) * nh];
             let lin = self.hidden.linear()[r];
             let linear = if d_beta == 0.0 { 0.0 } else { d_beta * lin };
-            let s_from = softplus_sum_affine(pre, from, &self.hb_from);
-            let s_to = match key {
-                Some(key) => softplus_sum_affine_sample(
+            let (from_args, to_args) = ((from, &self.hb_from[..]), (to, &self.hb_to[..]));
+            let hidden_term = match key {
+                Some(key) => softplus_diff_affine_sample(
                     pre,
-                    to,
-                    &self.hb_to,
+                    from_args,
+                    to_args,
                     key.derive(self.first + r as u64),
                     0,
                     &mut self.prob[..nh],
                     &mut self.next_h[r * nh..(r + 1) * nh],
                 ),
-                None => softplus_sum_affine(pre, to, &self.hb_to),
+                None => softplus_diff_affine(pre, from_args, to_args),
             };
-            self.log_w[r] += linear + s_to - s_from;
+            self.log_w[r] += linear + hidden_term;
         }
         if let Some(key) = key {
             self.visible_half(path, to, key);

@@ -7,7 +7,9 @@ use core::arch::x86_64::*;
 
 use super::{COMPRESS8, LANE_MASK8, MIX_M1, MIX_M2, POPCOUNT8, counters};
 use crate::dispatch::Isa;
-use crate::kernel::{Kernel, check_changed, check_draws, check_len, check_nonzero, check_sample};
+use crate::kernel::{
+    Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
+};
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
 use crate::simd::{self, Simd};
@@ -260,6 +262,31 @@ fn softplus_sum_affine_sample_avx2(
 }
 
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn softplus_diff_affine_sample_avx2(
+    s: Avx2Fma,
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+    key: StreamKey,
+    first: u64,
+    prob: &mut [f32],
+    state: &mut [f32],
+) -> f64 {
+    simd::softplus_diff_affine::<_, true>(s, pre, from, to, key, first, prob, state)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn softplus_diff_affine_avx2(
+    s: Avx2Fma,
+    pre: &[f32],
+    from: (f32, &[f32]),
+    to: (f32, &[f32]),
+) -> f64 {
+    simd::softplus_diff_affine::<_, false>(s, pre, from, to, StreamKey::new(0), 0, &mut [], &mut [])
+}
+
+#[target_feature(enable = "avx2,fma")]
 fn softplus_sum_affine_avx2(s: Avx2Fma, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
     simd::softplus_sum_affine(s, pre, scale, bias)
 }
@@ -414,6 +441,30 @@ impl Kernel for Avx2Fma {
         check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
         // SAFETY: `self` proves the shim's target features.
         unsafe { softplus_sum_affine_sample_avx2(self, pre, scale, bias, key, first, prob, state) }
+    }
+
+    #[track_caller]
+    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
+        check_diff(pre.len(), from.1.len(), to.1.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { softplus_diff_affine_avx2(self, pre, from, to) }
+    }
+
+    #[track_caller]
+    fn softplus_diff_affine_sample(
+        self,
+        pre: &[f32],
+        from: (f32, &[f32]),
+        to: (f32, &[f32]),
+        key: StreamKey,
+        first: u64,
+        prob: &mut [f32],
+        state: &mut [f32],
+    ) -> f64 {
+        check_diff(pre.len(), from.1.len(), to.1.len());
+        check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
+        // SAFETY: `self` proves the shim's target features.
+        unsafe { softplus_diff_affine_sample_avx2(self, pre, from, to, key, first, prob, state) }
     }
 
     #[track_caller]
