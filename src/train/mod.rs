@@ -604,6 +604,13 @@ impl Trainer {
     /// [`Error::Diverged`] if the loss, a weight or a bias became non-finite (the model is
     /// then left with the non-finite values: keep a copy or a checkpoint to roll back to).
     pub fn step(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
+        // On a worker of the current pool (inline if already on one): a step's dozen parallel
+        // passes then fork from a thread that works through them, instead of each waking the
+        // pool and putting the caller to sleep (measured 1.2× on `rbm bench train`).
+        rayon::scope(|_| self.step_on_pool(model, v0))
+    }
+
+    fn step_on_pool(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
         self.check_shapes(model, v0)?;
         let key = StreamKey::new(self.config.seed)
             .derive(tags::STEP)

@@ -25,14 +25,16 @@ fn main() -> ExitCode {
         eprintln!("rbm: error: cannot start {n} threads: {e}");
         return ExitCode::FAILURE;
     }
-    let result = match cli.command {
+    // The command runs on a worker of the pool, so that each parallel pass forks from a
+    // thread that keeps working instead of one that sleeps until the pool is done.
+    let result = rayon::scope(|_| match cli.command {
         Command::Gates(a) => gates::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Sample(a) => sample::run(&a),
         Command::Bench(BenchCommand::Train(a)) => bench::train(&a),
         Command::Bench(BenchCommand::Sample(a)) => bench::sample(&a),
         Command::Eval(a) => eval::run(&a),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
