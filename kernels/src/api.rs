@@ -244,7 +244,7 @@ pub fn softplus_sum_affine_sample_with(
 }
 
 /// `Σ_j [softplus(to·pre[j] + bias_to[j]) − softplus(from·pre[j] + bias_from[j])]` in f64,
-/// computed as a difference (two exponentials per element, one logarithm per 512): AIS's
+/// computed as a difference (two exponentials per element, one logarithm per 32 vectors): AIS's
 /// log-weight increment between the inverse temperatures `from` and `to`, with each bias
 /// already multiplied by its temperature. The instruction sets agree to rounding, not bit for
 /// bit. See [`Kernel::softplus_diff_affine`].

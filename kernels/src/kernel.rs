@@ -21,8 +21,9 @@
 //! # Bit-identity
 //! [`Kernel::sigmoid_affine`], [`Kernel::sigmoid_affine_sample`] and [`Kernel::bernoulli`]
 //! give bit-identical results on every ISA (NaN payloads aside), so a seed gives the same
-//! model everywhere. [`Kernel::softplus_sum_affine`] agrees across ISAs only to within its
-//! error bound (the order of summation differs).
+//! model everywhere, and so are the samples of the fused AIS kernels. The sums of
+//! [`Kernel::softplus_sum_affine`] and [`Kernel::softplus_diff_affine`] agree across ISAs only
+//! to within their error bounds (the order of summation differs).
 
 use crate::dispatch::Isa;
 use crate::rng::StreamKey;
@@ -103,8 +104,10 @@ pub trait Kernel: Copy + Send + Sync + core::fmt::Debug + 'static {
     /// f64 (each argument one fused multiply-add): the change of the hidden units' free-energy
     /// term between two inverse temperatures, AIS's log-weight increment. Computed as a
     /// difference, not as two sums: absolute error about `1e-7·√n` plus the `max(x, 0)`
-    /// terms' f32 rounding, where two separate sums would each carry errors of their own size
-    /// (thousands of nats). NaN if an argument is NaN or the difference is `∞ − ∞`.
+    /// terms' f32 rounding, where two separate sums would each carry an error proportional
+    /// to their own size (sums of thousands of nats). NaN if an argument is NaN (including
+    /// `0 · ∞`, a zero temperature with an infinite input) or the difference is `∞ − ∞`.
+    /// The instruction sets agree to rounding, not bit for bit.
     ///
     /// # Panics
     /// If `pre` and the two biases differ in length.

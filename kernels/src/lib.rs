@@ -42,8 +42,9 @@
 //! `f32::mul_add`), sigmoid and sampling are **bit-identical** on every instruction set: the
 //! same seed gives the same samples on any x86-64 machine, and on any other target whose f32
 //! arithmetic is IEEE-754 with a correctly rounded `mul_add` (all of Rust's 64-bit targets).
-//! Only NaN payloads may differ. `softplus_sum_affine` sums in a different order per ISA and
-//! agrees to within its error bound.
+//! Only NaN payloads may differ. `softplus_sum_affine` and `softplus_diff_affine` sum in a
+//! different order per ISA and agree to within their error bounds (the samples of their
+//! `_sample` forms are bit-identical like the rest).
 //!
 //! The libm-based functions of [`scalar`] are the accuracy oracle the tests compare with.
 //!

@@ -268,8 +268,9 @@ pub(crate) fn softplus_sum_affine<S: Simd>(s: S, pre: &[f32], scale: f32, bias: 
 }
 
 /// Vectors whose `1 + e^{−|x|}` factors one lane multiplies before they are folded into the
-/// f64 logarithm: each factor is in `[1, 2]`, so a lane's product stays below 2³², and the
-/// product of all lanes of a fold below 2⁵¹² (inside f64's range).
+/// f64 logarithm: each factor is in `[1, 2]`, so a lane's product is at most 2³² and the
+/// product of the (at most 16) lanes of a fold at most 2⁵¹². The bound that binds is f64's
+/// range: 16 lanes × DIFF_FOLD ≤ 1023, so DIFF_FOLD ≤ 63.
 const DIFF_FOLD: usize = 32;
 
 /// `Σ_j [softplus(to·pre[j] + bias_to[j]) − softplus(from·pre[j] + bias_from[j])]`, and with
@@ -277,8 +278,9 @@ const DIFF_FOLD: usize = 32;
 ///
 /// With `softplus(x) = max(x, 0) + log(1 + e^{−|x|})` the difference is the sum of the
 /// `max` parts (f32 terms, summed in f64 lanes) plus `log Π(1 + e^{−|x_to|}) − log Π(1 +
-/// e^{−|x_from|})`: lane products in f32, folded every [`DIFF_FOLD`] vectors into one f64
-/// logarithm of the quotient. Two exponentials and no logarithm per element (the separate
+/// e^{−|x_from|})`: lane products in f32, folded every [`DIFF_FOLD`] vectors (512 elements with
+/// AVX-512, 256 with AVX2, 32 in scalar code) into one f64 logarithm of the quotient. Two
+/// exponentials and no logarithm per element (the separate
 /// sums need two exponentials, two logarithms and cancel to the small difference).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -311,8 +313,8 @@ pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
     while i < n {
         let m = (n - i).min(S::LANES);
         // SAFETY: `i + m ≤ n` and `pre` and both biases hold `n` elements; a part load reads
-        // only lanes `..m` and zeroes the rest, where x = 0 on both sides: the factors there
-        // are 2 and 2 and the max parts 0, so they change neither sum.
+        // only lanes `..m` (the rest, zeroed below, give factors 2 and 2 and max parts 0, so
+        // they change neither sum).
         let (xt, xf) = unsafe {
             let x = if m == S::LANES {
                 s.load(pp.add(i))
@@ -325,6 +327,13 @@ pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
                 (s.load_part(pt.add(i), m), s.load_part(pf.add(i), m))
             };
             (s.fma(vto, x, bt), s.fma(vfrom, x, bf))
+        };
+        // Lanes past a partial load hold x = 0 (or NaN where a temperature is infinite:
+        // ∞ · 0): set them to 0 so that they add nothing.
+        let (xt, xf) = if m == S::LANES {
+            (xt, xf)
+        } else {
+            (s.keep_first(xt, m), s.keep_first(xf, m))
         };
         let et = math::exp_nonpositive(s, s.neg_abs(xt));
         let ef = math::exp_nonpositive(s, s.neg_abs(xf));
@@ -359,6 +368,7 @@ pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
 /// `log(Π lanes of a / Π lanes of b)` in f64.
 #[inline(always)]
 fn fold_log_ratio<S: Simd>(s: S, a: S::F, b: S::F) -> f64 {
+    const { assert!(S::LANES <= 16) };
     let (mut la, mut lb) = ([0.0f32; 16], [0.0f32; 16]);
     // SAFETY: `LANES ≤ 16` floats are written to each 16-float array.
     unsafe {
