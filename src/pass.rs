@@ -129,8 +129,9 @@ pub(crate) fn task_min_len(work: usize, threshold: usize, min: usize) -> usize {
     if work < threshold { usize::MAX } else { min }
 }
 
-/// Below this many input values a [`RowIndex`] is built on the calling thread.
-const PARALLEL_MIN_VALUES: usize = 1 << 14;
+/// Below this many values a per-row loop (a [`RowIndex`], a batch's binarization, the loss's
+/// free energies) runs on the calling thread.
+pub(crate) const PARALLEL_MIN_VALUES: usize = 1 << 14;
 
 /// Whether `ones` ones in `rows × n` values are sparse enough for the binary product.
 fn sparse_enough(ones: usize, rows: usize, n: usize) -> bool {

@@ -280,8 +280,8 @@ const DIFF_FOLD: usize = 32;
 /// `max` parts (f32 terms, summed in f64 lanes) plus `log Π(1 + e^{−|x_to|}) − log Π(1 +
 /// e^{−|x_from|})`: lane products in f32, folded every [`DIFF_FOLD`] vectors (512 elements with
 /// AVX-512, 256 with AVX2, 32 in scalar code) into one f64 logarithm of the quotient. Two
-/// exponentials and no logarithm per element (the separate
-/// sums need two exponentials, two logarithms and cancel to the small difference).
+/// exponentials and no logarithm per element (the separate sums need two exponentials, two
+/// logarithms and cancel to the small difference).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
@@ -312,25 +312,22 @@ pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
     let mut i = 0;
     while i < n {
         let m = (n - i).min(S::LANES);
+        let full = m == S::LANES;
         // SAFETY: `i + m ≤ n` and `pre` and both biases hold `n` elements; a part load reads
-        // only lanes `..m` (the rest, zeroed below, give factors 2 and 2 and max parts 0, so
-        // they change neither sum).
-        let (xt, xf) = unsafe {
-            let x = if m == S::LANES {
-                s.load(pp.add(i))
+        // only lanes `..m`.
+        let load = |p: *const f32| unsafe {
+            if full {
+                s.load(p.add(i))
             } else {
-                s.load_part(pp.add(i), m)
-            };
-            let (bt, bf) = if m == S::LANES {
-                (s.load(pt.add(i)), s.load(pf.add(i)))
-            } else {
-                (s.load_part(pt.add(i), m), s.load_part(pf.add(i), m))
-            };
-            (s.fma(vto, x, bt), s.fma(vfrom, x, bf))
+                s.load_part(p.add(i), m)
+            }
         };
+        let x = load(pp);
+        let (xt, xf) = (s.fma(vto, x, load(pt)), s.fma(vfrom, x, load(pf)));
         // Lanes past a partial load hold x = 0 (or NaN where a temperature is infinite:
-        // ∞ · 0): set them to 0 so that they add nothing.
-        let (xt, xf) = if m == S::LANES {
+        // ∞ · 0): set them to 0, where the factors are 2 and 2 and the max parts 0, so that
+        // they change neither sum.
+        let (xt, xf) = if full {
             (xt, xf)
         } else {
             (s.keep_first(xt, m), s.keep_first(xf, m))
@@ -346,7 +343,7 @@ pub(crate) fn softplus_diff_affine<S: Simd, const SAMPLE: bool>(
             // SAFETY: with SAMPLE, `prob` and `state` hold `n` elements (sliced above) and
             // only lanes `i .. i + m` are written.
             unsafe {
-                if m == S::LANES {
+                if full {
                     s.store(po.add(i), p);
                     s.store(ps.add(i), s.bernoulli(p, u));
                 } else {

@@ -206,7 +206,7 @@ pub fn fill_batch(
     let row = |(r, (dst, &i)): (usize, (&mut [f32], &u32))| {
         fill_row(ds.row(i as usize), binarize, key.derive(r as u64), dst)
     };
-    if out.len() < PARALLEL_MIN_VALUES {
+    if out.len() < crate::pass::PARALLEL_MIN_VALUES {
         // Small batches on this thread, without touching the thread pool.
         out.chunks_exact_mut(n)
             .zip(indices)
@@ -220,9 +220,6 @@ pub fn fill_batch(
     }
     Ok(())
 }
-
-/// Below this many values a batch is filled on the calling thread.
-const PARALLEL_MIN_VALUES: usize = 1 << 14;
 
 /// Pixels per call of the Bernoulli kernel in [`fill_row`] (its probabilities on the stack).
 const BERNOULLI_CHUNK: usize = 64;

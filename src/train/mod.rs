@@ -850,7 +850,11 @@ fn loss(model: &Rbm, v0: &[f32], ws: &mut Workspace) -> f64 {
         out.par_iter_mut()
             .zip(v.par_chunks(nv))
             .zip(pre.par_chunks(nh))
-            .with_min_len(pass::task_min_len(rows * (nv + nh), 1 << 14, 1))
+            .with_min_len(pass::task_min_len(
+                rows * (nv + nh),
+                pass::PARALLEL_MIN_VALUES,
+                1,
+            ))
             .for_each(|((o, v), p)| *o = model.free_energy_from_pre(v, p));
         out.iter().sum::<f64>() / rows as f64
     };
