@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+mod awake;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -217,13 +217,14 @@ impl Rbm {
         let wt = self.wt.get_mut().expect("initialized just above");
         f(wt, &mut self.v_bias, &mut self.h_bias);
         let (nv, ld) = (self.n_visible, gather_stride(self.n_hidden));
-        const BLOCK: usize = 32;
+        // One block of hidden units per thread, as the passes and the gradient split them.
+        let block = pass::column_share(self.n_hidden, rayon::current_num_threads());
         let wt = &**wt;
         self.w
-            .par_chunks_mut(BLOCK * nv)
+            .par_chunks_mut(block * nv)
             .enumerate()
             .map(|(b, w_block)| {
-                let j0 = b * BLOCK;
+                let j0 = b * block;
                 binary::transpose(&wt[j0..], ld, nv, w_block.len() / nv, w_block, nv);
                 all_finite(w_block)
             })

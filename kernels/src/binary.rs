@@ -6,6 +6,7 @@
 //! so every ISA gives bit-identical results (plain additions, no FMA, no reassociation).
 
 use crate::dispatch::{Isa, record_use};
+pub use crate::strided::RowsMut;
 
 /// How a gather-add combines the sum with the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,8 +247,8 @@ mod x86 {
 
     /// # Safety
     /// AVX-512 F must be available; every row named by every list must have `n` readable
-    /// floats at `m.add(i·ld)`; for each list row `r`, `out[r·ld_out .. r·ld_out + n]` must be
-    /// in bounds.
+    /// floats at `m.add(i·ld)`; for each list row `r`, `out.add(r·ld_out) .. + n` must be
+    /// valid for reading and writing and not reached by any other thread meanwhile.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn gather_rows_avx512(
@@ -255,7 +256,7 @@ mod x86 {
         ld: usize,
         n: usize,
         lists: &super::Lists<'_>,
-        out: &mut [f32],
+        out: *mut f32,
         ld_out: usize,
         mode: Accumulate,
     ) {
@@ -289,13 +290,13 @@ mod x86 {
         ld: usize,
         n: usize,
         lists: &super::Lists<'_>,
-        out: &mut [f32],
+        out: *mut f32,
         ld_out: usize,
         mode: Accumulate,
     ) {
         const L: usize = 16;
         let rows = lists.rows();
-        let o = out.as_mut_ptr();
+        let o = out;
         let mut c = 0;
         while c < n {
             let wide = n - c >= T * L;
@@ -527,6 +528,50 @@ pub fn gather_rows_with(
         "gather_rows: {rows} rows of {n} (stride {ld_out}) do not fit an output of {}",
         out.len()
     );
+    let mut out = RowsMut::new(out, rows, n, ld_out);
+    gather_rows_into_with(isa, m, ld, lists, &mut out, mode);
+}
+
+/// [`gather_rows`] into a view: `out.row(r)[j] (=, +=, −=) Σ_{i ∈ list r} m[i·ld + j]` for
+/// `j < out.cols()`. With `m` viewed from column `c0` (`&m[c0..]`) and `out` a block of
+/// columns split off a wider view ([`RowsMut::split_at_col`]), threads can each compute
+/// their own columns of one batch; every element is the same as from one call over all
+/// columns.
+///
+/// # Panics
+/// If `out` has a number of rows other than `lists.rows()`, `out.cols() > ld`, or a list names
+/// a row of `m` that does not hold `out.cols()` elements.
+#[track_caller]
+pub fn gather_rows_into(
+    m: &[f32],
+    ld: usize,
+    lists: Lists<'_>,
+    out: &mut RowsMut<'_>,
+    mode: Accumulate,
+) {
+    gather_rows_into_with(Isa::current(), m, ld, lists, out, mode);
+}
+
+/// [`gather_rows_into`] on a given ISA (falls back to scalar if the CPU lacks it).
+///
+/// # Panics
+/// As [`gather_rows_into`].
+#[track_caller]
+pub fn gather_rows_into_with(
+    isa: Isa,
+    m: &[f32],
+    ld: usize,
+    lists: Lists<'_>,
+    out: &mut RowsMut<'_>,
+    mode: Accumulate,
+) {
+    let (rows, n) = (lists.rows(), out.cols());
+    assert_eq!(
+        out.rows(),
+        rows,
+        "gather_rows_into: {rows} lists for an output of {} rows",
+        out.rows()
+    );
     for r in 0..rows {
         check_rows(m.len(), ld, lists.row(r), n);
     }
@@ -534,16 +579,18 @@ pub fn gather_rows_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_available() => {
             record_use(Isa::Avx512);
+            let ld_out = out.ld();
             // SAFETY: AVX-512 F is available (checked just above); every list's rows hold n
-            // elements inside m (check_rows on each list) and the output rows r·ld_out + n fit
-            // `out` (asserted above), which is all the kernel touches.
-            unsafe { x86::gather_rows_avx512(m.as_ptr(), ld, n, &lists, out, ld_out, mode) }
+            // elements inside m (check_rows on each list), and the kernel writes only the
+            // elements (r, j < n) of the view's rows, which the view owns.
+            unsafe {
+                x86::gather_rows_avx512(m.as_ptr(), ld, n, &lists, out.as_mut_ptr(), ld_out, mode)
+            }
         }
         _ => {
             // AVX2 and scalar: row by row (bit-identical by construction).
             for r in 0..rows {
-                let o = &mut out[r * ld_out..r * ld_out + n];
-                gather_add_with(isa, m, ld, lists.row(r), o, mode);
+                gather_add_with(isa, m, ld, lists.row(r), out.row(r), mode);
             }
         }
     }
@@ -970,6 +1017,58 @@ mod tests {
                             same,
                             "{isa:?} {mrows} × {ld}, rows {rows} dense {dense} n {n} {mode:?}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gather_rows_into_split_columns_equals_one_call_on_every_isa() {
+        // Each block of a split view, gathered on its own from `&m[j0..]`, gives the bits of
+        // the scalar reference over all columns, and touches nothing outside the view (the
+        // output's padding columns are NaN and must stay so).
+        let (mrows, ld) = (200, 140);
+        let m = matrix(mrows, ld, 9);
+        let k = StreamKey::new(10);
+        for rows in [1usize, 5, 13, 40] {
+            let mut idx = vec![0u32; rows * mrows];
+            let mut nnz = vec![0u32; rows];
+            for r in 0..rows {
+                let list: Vec<u32> = (0..mrows as u32)
+                    .filter(|&i| k.derive(r as u64).draw(i as u64).is_multiple_of(3))
+                    .collect();
+                idx[r * mrows..r * mrows + list.len()].copy_from_slice(&list);
+                nnz[r] = list.len() as u32;
+            }
+            let lists = Lists {
+                idx: &idx,
+                stride: mrows,
+                nnz: &nnz,
+            };
+            for n in [1usize, 16, 33, 130] {
+                let ld_out = n + 5;
+                let mut want = vec![f32::NAN; rows * ld_out];
+                for r in 0..rows {
+                    let o = &mut want[r * ld_out..r * ld_out + n];
+                    o.fill(1.5);
+                    gather_add_scalar(&m, ld, lists.row(r), o, Accumulate::Add);
+                }
+                for isa in Isa::available() {
+                    for at in [0, 1, n / 2, 16.min(n), 17.min(n), n] {
+                        let mut got = vec![f32::NAN; rows * ld_out];
+                        for r in 0..rows {
+                            got[r * ld_out..r * ld_out + n].fill(1.5);
+                        }
+                        let view = RowsMut::new(&mut got, rows, n, ld_out);
+                        let (mut a, mut b) = view.split_at_col(at);
+                        gather_rows_into_with(isa, &m[at..], ld, lists, &mut b, Accumulate::Add);
+                        gather_rows_into_with(isa, &m, ld, lists, &mut a, Accumulate::Add);
+                        let same = got
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{isa:?} rows {rows} n {n} split at {at}");
                     }
                 }
             }

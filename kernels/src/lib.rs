@@ -16,6 +16,9 @@
 //!   subtracted from or written over an output ([`binary::gather_add`], which keeps Gibbs
 //!   chains' pre-activations current from their flips), the index lists they gather over
 //!   ([`binary::binary_indices`]), and a tiled transpose; bit-identical on every ISA.
+//! - [`strided`]: [`strided::RowsMut`], a block of columns of a row-major matrix that can be
+//!   split into narrower blocks for threads to write side by side
+//!   ([`binary::gather_rows_into`] writes one).
 //! - [`aligned`]: cache-line-aligned buffers ([`AlignedVec`]) and row strides
 //!   ([`gather_stride`]) for the matrices the gathers read.
 //! - [`gemm`](mod@gemm): safe strided views and `C ← αAB + βC` through `matrixmultiply`.
@@ -83,6 +86,7 @@ mod portable;
 pub mod rng;
 pub mod scalar;
 mod simd;
+pub mod strided;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -3,15 +3,17 @@
 //! The weight gradient `V₀ᵀP₀ − V_kᵀP_k` is accumulated in the `Wᵀ` layout (`V × H`): row `i`
 //! of `Wᵀ` changes by the sum of the rows of `P` whose visible unit `i` is 1. For 0/1 visible
 //! states that is a gather-add over the rows listed in a column index (binary product); for
-//! other values a GEMM. Work is split over fixed blocks of visible units that run in parallel,
-//! so the result does not depend on the number of threads.
+//! other values a GEMM. The binary product runs in one block of hidden units (columns of `Wᵀ`)
+//! per thread, as the passes split them; the GEMM in blocks of visible units. Each element's
+//! sum is the same whatever the blocks, so the result does not depend on the number of
+//! threads.
 
 use rayon::prelude::*;
-use rbm_kernels::binary::{Accumulate, Lists, gather_rows, transpose};
+use rbm_kernels::binary::{Accumulate, Lists, RowsMut, gather_rows, gather_rows_into, transpose};
 use rbm_kernels::{AlignedVec, Mat, MatMut, gather_stride, gemm};
 
 use crate::model::Rbm;
-use crate::pass::{RowIndex, task_min_len};
+use crate::pass::{RowIndex, for_column_blocks, task_min_len};
 use crate::train::Offsets;
 
 /// Visible units (rows of `Wᵀ`) per parallel block of the weight update.
@@ -477,14 +479,25 @@ struct Phase<'a> {
     cols: Option<&'a ColIndex>,
 }
 
-/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major at row stride `ld_c`, in blocks of visible
-/// units (columns past `H` are left alone).
+/// `C (+=, −=) vᵀ · ps` for `C` = `V × H` row-major at row stride `ld_c`, in blocks of hidden
+/// units (binary) or visible units (GEMM); columns past `H` are left alone.
 fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Accumulate) {
     let nv = c.len() / ld_c;
     let rows = ph.v.len() / nv;
     let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
+    if let (Some(cols), true) = (ph.cols, par) {
+        // Blocks of hidden units, as the passes split them: each thread updates the columns of
+        // `Wᵀ` its `v → h` passes read.
+        let lists = cols.lists(0, nv);
+        let out = RowsMut::new(c, nv, nh, ld_c);
+        for_column_blocks(out, |mut o, j0| {
+            gather_rows_into(&ph.ps[j0..], ph.ld_ps, lists, &mut o, mode)
+        });
+        return;
+    }
+    // From here: the GEMM in blocks of visible units, or the binary product on this thread.
     let vb = if ph.cols.is_some() {
-        crate::pass::block_rows(nv, par)
+        nv.max(1)
     } else {
         VISIBLE_BLOCK
     };
