@@ -301,9 +301,9 @@ mod x86 {
         }
     }
 
-    /// Column tiles of `T` vectors (then single, masked vectors for the last `< T·16`
-    /// columns), outermost; groups of `G` rows inside, so each tile of `m` is reused from
-    /// cache by every row of the block.
+    /// Column tiles of `T` vectors (the last tile up to `T` vectors, its last one masked),
+    /// outermost; groups of `G` rows inside, so each tile of `m` is reused from cache by every
+    /// row of the block.
     ///
     /// # Safety
     /// As [`gather_rows_avx512`].
@@ -320,41 +320,63 @@ mod x86 {
         mode: Accumulate,
     ) {
         const L: usize = 16;
-        let rows = lists.rows();
-        let o = out;
         let mut c = 0;
         while c < n {
-            let wide = n - c >= T * L;
-            let w = if wide { T * L } else { (n - c).min(L) };
-            let mask: __mmask16 = if w >= L { 0xFFFF } else { (1u16 << w) - 1 };
-            let (m_c, o_c) = (m.wrapping_add(c), o.wrapping_add(c));
-            let mut r = 0;
-            // The four calls below: columns c..c + w ≤ n of the rows the lists name and of the
-            // output rows r..r + G (or r) are in bounds by this function's contract; a
-            // `T`-vector group reads exactly T·16 = w columns, a 1-vector group the masked w.
-            // SAFETY: as just said.
+            // Up to `T` vectors, the last one masked to the columns left: the columns past the
+            // last whole tile take one more pass over the lists, not one per vector.
+            let vecs = (n - c).div_ceil(L).min(T);
+            let w = (vecs * L).min(n - c);
+            let last = w - (vecs - 1) * L;
+            let mask: __mmask16 = if last >= L {
+                0xFFFF
+            } else {
+                (1u16 << last) - 1
+            };
+            let (m_c, o_c) = (m.wrapping_add(c), out.wrapping_add(c));
+            // SAFETY: columns c..c + w ≤ n of the rows the lists name and of the output rows
+            // are in bounds by this function's contract; a tile of `vecs` vectors reads
+            // (vecs − 1)·16 + the masked `last` = w columns.
             unsafe {
-                if wide {
-                    while r + G <= rows {
-                        group::<G, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
-                        r += G;
-                    }
-                    while r < rows {
-                        group::<1, T>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
-                        r += 1;
-                    }
-                } else {
-                    while r + G <= rows {
-                        group::<G, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
-                        r += G;
-                    }
-                    while r < rows {
-                        group::<1, 1>(m_c, ld, lists, r, o_c, ld_out, mode, mask);
-                        r += 1;
-                    }
+                match vecs {
+                    1 => tile::<G, 1>(m_c, ld, lists, o_c, ld_out, mode, mask),
+                    2 => tile::<G, 2>(m_c, ld, lists, o_c, ld_out, mode, mask),
+                    3 => tile::<G, 3>(m_c, ld, lists, o_c, ld_out, mode, mask),
+                    _ => tile::<G, 4>(m_c, ld, lists, o_c, ld_out, mode, mask),
                 }
             }
             c += w;
+        }
+    }
+
+    /// Every row of `lists` on one column tile of `V` vectors (the last one masked by
+    /// `mask`): groups of `G` rows, then single rows.
+    ///
+    /// # Safety
+    /// As [`gather_rows_avx512`], for the tile starting at `m` and `out`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const G: usize, const V: usize>(
+        m: *const f32,
+        ld: usize,
+        lists: &super::Lists<'_>,
+        out: *mut f32,
+        ld_out: usize,
+        mode: Accumulate,
+        mask: __mmask16,
+    ) {
+        let rows = lists.rows();
+        let mut r = 0;
+        // SAFETY: the tile of rows r..r + G (or r) is in bounds (contract).
+        unsafe {
+            while r + G <= rows {
+                group::<G, V>(m, ld, lists, r, out, ld_out, mode, mask);
+                r += G;
+            }
+            while r < rows {
+                group::<1, V>(m, ld, lists, r, out, ld_out, mode, mask);
+                r += 1;
+            }
         }
     }
 
@@ -363,8 +385,8 @@ mod x86 {
     /// loads of different rows are independent); each row's remainder then runs alone.
     ///
     /// # Safety
-    /// As [`gather_rows_avx512`], for the tile starting at `m` and `out`: `T` full vectors,
-    /// or the lanes of `mask` of one vector when `T == 1`.
+    /// As [`gather_rows_avx512`], for the tile starting at `m` and `out`: `T − 1` full
+    /// vectors and the lanes of `mask` of the last one.
     #[inline]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
@@ -390,8 +412,9 @@ mod x86 {
                 // SAFETY: t < common ≤ l[g].len().
                 let i = unsafe { *l[g].get_unchecked(t) } as usize;
                 for (v, a) in acc[g].iter_mut().enumerate() {
+                    let k = if v + 1 == T { mask } else { 0xFFFF };
                     // SAFETY: row i of m has the tile readable (contract).
-                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i * ld + v * L)) };
+                    let x = unsafe { _mm512_maskz_loadu_ps(k, m.add(i * ld + v * L)) };
                     *a = _mm512_add_ps(*a, x);
                 }
             }
@@ -399,14 +422,16 @@ mod x86 {
         for g in 0..G {
             for &i in &l[g][common..] {
                 for (v, a) in acc[g].iter_mut().enumerate() {
+                    let k = if v + 1 == T { mask } else { 0xFFFF };
                     // SAFETY: as above.
-                    let x = unsafe { _mm512_maskz_loadu_ps(mask, m.add(i as usize * ld + v * L)) };
+                    let x = unsafe { _mm512_maskz_loadu_ps(k, m.add(i as usize * ld + v * L)) };
                     *a = _mm512_add_ps(*a, x);
                 }
             }
             for (v, a) in acc[g].iter().enumerate() {
+                let k = if v + 1 == T { mask } else { 0xFFFF };
                 // SAFETY: output row r0 + g, the tile, is in bounds (contract).
-                unsafe { store_combined512(out.add((r0 + g) * ld_out + v * L), *a, mode, mask) };
+                unsafe { store_combined512(out.add((r0 + g) * ld_out + v * L), *a, mode, k) };
             }
         }
     }
