@@ -212,8 +212,9 @@ enum Epilogue<'a> {
     Sample(&'a mut [f32], StreamKey),
 }
 
-/// The fused pass: per block of rows, the product into `pre`, then the epilogue on the block,
-/// `σ(scale·pre + bias)` with `(scale, bias)` from `temper`, else `(1, the layer's bias)`.
+/// The fused pass: per block (of columns for the binary product in parallel, else of rows),
+/// the product into `pre`, then the epilogue on the block, `σ(scale·pre + bias)` with
+/// `(scale, bias)` from `temper`, else `(1, the layer's bias)`.
 fn pass(
     m: &Rbm,
     dir: Conditional,
