@@ -6,10 +6,11 @@
 //! the thread forking a pass had often finished its own half and taken back the other half
 //! before the sleeper was running: a step's update on two threads took as long as on one.
 //! [`run_awake`] has every other worker of the pool poll for work ([`rayon::yield_now`],
-//! yielding the core to the OS between polls) for as long as the closure runs, so each fork
-//! of the step finds a worker ready.
+//! yielding the core to the OS between polls) for as long as the closure runs (or until it
+//! has found nothing to do for a millisecond), so each fork of the step finds a worker ready.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Runs `f` on a worker of the current pool while the pool's other workers poll for its
 /// parallel work instead of sleeping; returns `f`'s result. A pool of one thread runs `f`
@@ -20,39 +21,43 @@ pub(crate) fn run_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// [`run_awake`], counting in `polling` the workers that started polling.
 ///
-/// The pollers are the second halves of nested `rayon::join`s (stack jobs: nothing is
-/// allocated, so a training step still allocates nothing), which idle workers steal.
+/// The pollers are the second halves of nested `rayon::join`s around `f` (stack jobs: nothing
+/// is allocated, so a training step still allocates nothing). They are pushed onto this
+/// thread's queue before `f` starts, so idle workers, which steal the oldest job first, take
+/// them before any job `f` forks; a poller forks nothing.
 fn run_awake_counted<R: Send>(f: impl FnOnce() -> R + Send, polling: &AtomicUsize) -> R {
     let done = AtomicBool::new(false);
-    let done = &done;
     // `scope` to run on a worker of the current pool (inline when already on one).
     rayon::scope(|_| {
-        let owner = rayon::current_thread_index();
-        let others = rayon::current_num_threads().saturating_sub(1);
-        let run = || {
-            let _stop = SetOnDrop(done);
-            f()
+        let ctx = Pollers {
+            done: &done,
+            owner: rayon::current_thread_index(),
+            polling,
         };
-        rayon::join(run, || pollers(others, done, owner, polling)).0
+        let others = rayon::current_num_threads().saturating_sub(1);
+        nest(others, f, &ctx)
     })
 }
 
-/// `n` pollers: this thread polls, and leaves the other `n − 1` to whichever workers steal them.
-fn pollers(n: usize, done: &AtomicBool, owner: Option<usize>, polling: &AtomicUsize) {
-    match n {
-        0 => {}
-        1 => poll_until(done, owner, polling),
-        _ => {
-            rayon::join(
-                || poll_until(done, owner, polling),
-                || pollers(n - 1, done, owner, polling),
-            );
-        }
-    }
+/// What the pollers of one [`run_awake`] share.
+struct Pollers<'a> {
+    /// Set when the closure has returned or unwound.
+    done: &'a AtomicBool,
+    /// The thread running the closure.
+    owner: Option<usize>,
+    polling: &'a AtomicUsize,
 }
 
-/// Sets the flag when dropped, including on unwinding (the scope would otherwise wait for the
-/// pollers forever).
+/// `k` pollers pushed, then `f` run (the flag set when it returns or unwinds).
+fn nest<R: Send>(k: usize, f: impl FnOnce() -> R + Send, ctx: &Pollers<'_>) -> R {
+    if k == 0 {
+        let _stop = SetOnDrop(ctx.done);
+        return f();
+    }
+    rayon::join(move || nest(k - 1, f, ctx), || poll_until(ctx)).0
+}
+
+/// Sets the flag when dropped, including on unwinding (the pollers would otherwise poll on).
 struct SetOnDrop<'a>(&'a AtomicBool);
 
 impl Drop for SetOnDrop<'_> {
@@ -61,18 +66,33 @@ impl Drop for SetOnDrop<'_> {
     }
 }
 
-/// Executes the pool's pending jobs until `done`. A poller that lands on the thread running
-/// the closure (`owner`: it took the pollers back from its own queue, while waiting for a job
-/// or after the closure) returns at once, since the closure cannot finish beneath it.
-fn poll_until(done: &AtomicBool, owner: Option<usize>, polling: &AtomicUsize) {
-    if rayon::current_thread_index() == owner {
+/// How long a poller goes on polling without finding a job.
+///
+/// Longer than any serial stretch of a training step (the longest, the update's preparation,
+/// takes about 0.1 ms on the 2-core machine), and the bound that keeps a poller from blocking
+/// the closure: a worker waiting for a job inside one of the closure's own jobs may run a
+/// poller it steals meanwhile, on top of that job, which cannot finish until the poller
+/// returns — so a poller must return by itself once there is nothing left to run.
+const MAX_IDLE: Duration = Duration::from_millis(1);
+
+/// Executes the pool's pending jobs until the closure is done, or nothing was found for
+/// [`MAX_IDLE`]. A poller that lands on the thread running the closure (it took a poller back
+/// from its own queue while waiting for a job, or after the closure) returns at once.
+fn poll_until(ctx: &Pollers<'_>) {
+    if rayon::current_thread_index() == ctx.owner {
         return;
     }
-    polling.fetch_add(1, Ordering::Relaxed);
-    while !done.load(Ordering::Acquire) {
-        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-            std::thread::yield_now();
+    ctx.polling.fetch_add(1, Ordering::Relaxed);
+    let mut idle_since: Option<Instant> = None;
+    while !ctx.done.load(Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle_since = None;
+            continue;
         }
+        if idle_since.get_or_insert_with(Instant::now).elapsed() > MAX_IDLE {
+            return;
+        }
+        std::thread::yield_now();
     }
 }
 
@@ -123,6 +143,48 @@ mod tests {
             });
             assert_eq!(seen, threads - 1, "{threads} threads");
         }
+    }
+
+    /// An uneven tree of joins: workers waiting inside it steal whatever is queued, pollers
+    /// included.
+    fn tree(depth: u32, k: u64) -> u64 {
+        if depth == 0 {
+            return (0..(50 + k % 7 * 40)).fold(k, |x, _| x.wrapping_mul(6364136223846793005) + 1);
+        }
+        let (a, b) = rayon::join(
+            || tree(depth - 1, k * 31 + 1),
+            || tree(depth - 1, k * 17 + 3),
+        );
+        a ^ b
+    }
+
+    #[test]
+    fn nested_joins_and_nested_calls_finish_with_the_same_result() {
+        // More threads than cores, joins nested inside the closure and a `run_awake` inside
+        // another (as `train_dataset_from` calls `Trainer::step`): every call must finish, with
+        // the result of the plain computation. A hang aborts the test run after a minute.
+        let finished = std::sync::Arc::new(AtomicBool::new(false));
+        let watch = finished.clone();
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                std::thread::sleep(Duration::from_millis(100));
+                if watch.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+            eprintln!("run_awake: no progress in 60 s (a poller blocked the closure?)");
+            std::process::abort();
+        });
+        let want: Vec<u64> = (0..300).map(|k| tree(6, k)).collect();
+        for threads in [3, 6] {
+            let got: Vec<u64> = pool(threads).install(|| {
+                (0..300u64)
+                    .map(|k| run_awake(|| run_awake(|| tree(6, k))))
+                    .collect()
+            });
+            assert_eq!(got, want, "{threads} threads");
+        }
+        finished.store(true, Ordering::Relaxed);
     }
 
     #[test]

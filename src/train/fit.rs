@@ -161,14 +161,19 @@ pub fn train_dataset_from(
         batches.epoch(position.epoch as u64);
         while position.batch < n {
             trainer.set_position(position.epoch, position.batch);
-            fill_batch(
-                ds,
-                batches.indices(position.batch),
-                schedule.binarize,
-                key.derive(trainer.steps()),
-                &mut buf,
-            )?;
-            let s = trainer.step(model, &buf)?;
+            // The batch's binarization and the step with the pool's workers awake throughout
+            // (see `Trainer::step`).
+            let indices = batches.indices(position.batch);
+            let s = crate::awake::run_awake(|| {
+                fill_batch(
+                    ds,
+                    indices,
+                    schedule.binarize,
+                    key.derive(trainer.steps()),
+                    &mut buf,
+                )?;
+                trainer.step(model, &buf)
+            })?;
             position.batch += 1;
             position.loss_sum += s.loss;
             position.recon_sum += s.recon_error;
