@@ -16,8 +16,8 @@
 //!
 //! Why columns for the binary product: every thread then does the same work (all rows, an
 //! equal share of the columns, where blocks of rows differ by their rows' ones), and reads and
-//! writes the same columns of the weights from one pass, gradient and update to the next
-//! (`weight_phase` and `Rbm::update_through_t` split the hidden units the same way), so
+//! writes, mostly, the same columns of the weights from one pass, gradient and update to the
+//! next (`weight_phase` and `Rbm::update_through_t` split the hidden units the same way), so
 //! fewer of the lines it reads were just written by another core. Measured on `rbm bench
 //! train`, 2 threads: 1.08× over blocks of rows.
 
@@ -242,7 +242,7 @@ fn pass(
         Epilogue::Sample(_, key) => Some(*key),
         _ => None,
     };
-    if binary && par {
+    if binary && par && by_columns(n_out) {
         let outs = Outputs {
             pre: RowsMut::new(pre, rows, n_out, n_out),
             prob: (!matches!(epilogue, Epilogue::None))
@@ -419,9 +419,9 @@ impl SplitColumns for RowsMut<'_> {
 /// Runs `f(block, j0)` on one block of columns `j0..` of `out` per thread of the current pool,
 /// in parallel: blocks of [`column_share`] columns, the last one narrower (empty blocks are
 /// skipped). The work of a pass or an update split this way is the same on every thread
-/// (every row, an equal share of the columns), and each thread keeps writing, and then
-/// reading, the same columns of the weights from one call to the next — the ones in its own
-/// cache.
+/// (every row, an equal share of the columns), and a thread tends to get the same block from
+/// one call to the next (the forking thread runs the first, idle workers steal the others;
+/// rayon does not pin them), so it mostly reads the columns of the weights it last wrote.
 pub(crate) fn for_column_blocks<O: SplitColumns>(out: O, f: impl Fn(O, usize) + Sync) {
     let parts = rayon::current_num_threads().max(1);
     let per = column_share(out.cols(), parts);
@@ -448,6 +448,12 @@ fn split_run<O: SplitColumns>(
         || split_run(a, j0, left, per, f),
         || split_run(b, j0 + at, parts - left, per, f),
     );
+}
+
+/// Whether `n` output columns are enough for a block of whole vectors per thread (else a
+/// parallel binary product is split by rows: a layer of a few units, say).
+pub(crate) fn by_columns(n: usize) -> bool {
+    n.div_ceil(16) >= rayon::current_num_threads()
 }
 
 /// Columns per block when `n` columns are split over `parts` threads: an equal share,

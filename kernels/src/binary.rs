@@ -134,9 +134,11 @@ mod x86 {
     //! ```text
     //!   out[c .. c+T·L] = acc[0..T]        acc[t] += m[i·ld + c + t·L .. +L]   for i in idx
     //! ```
-    //! AVX-512: L = 16, T = 8 (128 columns per tile); AVX2: L = 8, T = 8 (64 columns).
-    //! The tail (fewer than T·L columns) is done one vector at a time with masked loads
-    //! (AVX-512) or a scalar loop (AVX2), each still summing rows in the order of `idx`.
+    //! `gather_add`: AVX-512 L = 16, T = 8 (128 columns per tile), the tail (fewer than T·L
+    //! columns) one tile of as many vectors as it needs, the last masked; AVX2 L = 8, T = 8
+    //! (64 columns), the tail in a scalar loop. `gather_rows`: tiles of G rows × T vectors
+    //! (12 × 2 or 4 × 4), the last tile of a row up to T vectors with the last masked. Every
+    //! sum still runs over the rows in the order of `idx`.
 
     use std::arch::x86_64::*;
 
@@ -320,6 +322,13 @@ mod x86 {
         mode: Accumulate,
     ) {
         const L: usize = 16;
+        // The match below has an arm per tile width up to 4 vectors.
+        const {
+            assert!(
+                T >= 1 && T <= 4,
+                "gather_rows tiles are 1 to 4 vectors wide"
+            )
+        };
         let mut c = 0;
         while c < n {
             // Up to `T` vectors, the last one masked to the columns left: the columns past the
@@ -341,6 +350,7 @@ mod x86 {
                     1 => tile::<G, 1>(m_c, ld, lists, o_c, ld_out, mode, mask),
                     2 => tile::<G, 2>(m_c, ld, lists, o_c, ld_out, mode, mask),
                     3 => tile::<G, 3>(m_c, ld, lists, o_c, ld_out, mode, mask),
+                    // 4: vecs ≤ T ≤ 4.
                     _ => tile::<G, 4>(m_c, ld, lists, o_c, ld_out, mode, mask),
                 }
             }
@@ -535,9 +545,9 @@ impl<'a> Lists<'a> {
 /// For every row `r` of `lists`: `out[r·ld_out + j] (=, +=, −=) Σ_{i ∈ list r} m[i·ld + j]`
 /// for `j < n` — [`gather_add`] for a whole block of rows at once.
 ///
-/// The SIMD versions work on column tiles of one vector, outermost, and on groups of rows
-/// inside, so that a tile of `m` (`rows(m) × 16` floats) is loaded into L1 once and reused by
-/// all the block's rows; each row still sums its list in order, so the result equals
+/// The AVX-512 version works on column tiles of 2 or 4 vectors, outermost, and on groups of
+/// rows inside, so that a tile of `m` is loaded into L1 once and reused by all the block's
+/// rows (other ISAs run [`gather_add`] row by row); each row still sums its list in order, so the result equals
 /// [`gather_add`] row by row, bit for bit, on every ISA.
 ///
 /// # Panics

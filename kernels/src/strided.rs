@@ -34,8 +34,9 @@ impl<'a> RowsMut<'a> {
     /// If `cols > ld` (rows would overlap) or the last row's `cols` elements do not fit `data`.
     #[track_caller]
     pub fn new(data: &'a mut [f32], rows: usize, cols: usize, ld: usize) -> Self {
+        // Every row's start must lie in the slice too (or one past it), even for views of no
+        // columns: `row` offsets the pointer to it.
         let fits = rows == 0
-            || cols == 0
             || (rows - 1)
                 .checked_mul(ld)
                 .and_then(|x| x.checked_add(cols))
@@ -76,6 +77,9 @@ impl<'a> RowsMut<'a> {
     #[track_caller]
     pub fn row(&mut self, r: usize) -> &mut [f32] {
         assert!(r < self.rows, "RowsMut::row: row {r} of {}", self.rows);
+        if self.cols == 0 {
+            return &mut [];
+        }
         // SAFETY: row r's segment lies inside the borrowed slice and is reachable only
         // through this view (the invariant); `&mut self` keeps it unique for the lifetime.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r * self.ld), self.cols) }
@@ -146,6 +150,13 @@ mod tests {
         assert_eq!(c.rows(), 0);
         assert_eq!(buf, [0.0, 0.0, 1.0, 1.0]);
         let _ = c.as_mut_ptr();
+    }
+
+    #[test]
+    #[should_panic(expected = "do not fit")]
+    fn a_view_of_no_columns_past_the_slice_panics() {
+        // Rows 1 and 2 would start past the end of the slice.
+        let _ = RowsMut::new(&mut [], 3, 0, 100);
     }
 
     #[test]

@@ -485,7 +485,7 @@ fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Acc
     let nv = c.len() / ld_c;
     let rows = ph.v.len() / nv;
     let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
-    if let (Some(cols), true) = (ph.cols, par) {
+    if let (Some(cols), true) = (ph.cols, par && crate::pass::by_columns(nh)) {
         // Blocks of hidden units, as the passes split them: each thread updates the columns of
         // `Wᵀ` its `v → h` passes read.
         let lists = cols.lists(0, nv);
@@ -495,9 +495,10 @@ fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Acc
         });
         return;
     }
-    // From here: the GEMM in blocks of visible units, or the binary product on this thread.
+    // From here: the GEMM, or the binary product of a layer of few hidden units, in blocks of
+    // visible units; or the binary product on this thread.
     let vb = if ph.cols.is_some() {
-        nv.max(1)
+        crate::pass::block_rows(nv, par)
     } else {
         VISIBLE_BLOCK
     };
