@@ -220,6 +220,41 @@ mod tests {
         finished.store(true, Ordering::Relaxed);
     }
 
+    /// The kind of stress run that found the hang of the first design (pollers forking pollers,
+    /// in a review: 32 threads hung after 5k–450k calls): many
+    /// more threads than cores, many calls. Minutes long, so not part of the suite:
+    /// `cargo test --release --lib awake::tests::stress -- --ignored --nocapture`
+    /// (`RBM_AWAKE_CALLS` sets the number of calls, 200,000 by default).
+    #[test]
+    #[ignore]
+    fn stress_many_threads_many_calls() {
+        let calls: u64 = std::env::var("RBM_AWAKE_CALLS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200_000);
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let watch = progress.clone();
+        std::thread::spawn(move || {
+            let mut last = u64::MAX;
+            loop {
+                std::thread::sleep(Duration::from_secs(20));
+                let now = watch.load(Ordering::Relaxed);
+                if now == last {
+                    eprintln!("run_awake: no progress in 20 s after {now} calls");
+                    std::process::abort();
+                }
+                last = now;
+            }
+        });
+        let p = pool(32);
+        for k in 0..calls {
+            let got = p.install(|| run_awake(|| tree(3, k)));
+            assert_eq!(got, tree(3, k));
+            progress.store(k + 1, Ordering::Relaxed);
+        }
+        eprintln!("{calls} calls on 32 threads");
+    }
+
     #[test]
     fn a_panic_in_the_closure_stops_the_pollers() {
         let p = pool(3);
