@@ -96,16 +96,18 @@ fn poll_until(ctx: &Pollers<'_>) {
     if me == ctx.owner {
         return;
     }
-    let bit = 1u64 << (me.unwrap_or(0) % 64);
-    let seen = ctx.polling.fetch_or(bit, Ordering::Relaxed) | bit;
+    ctx.polling
+        .fetch_or(1 << (me.unwrap_or(0) % 64), Ordering::Relaxed);
     // Polling through rayon steals the oldest job first, which would be the next poller, meant
-    // for a worker still waking up: leave the pollers to their workers for a while first.
+    // for a worker still waking up: leave the pollers to their workers for a while first (not
+    // past the closure's end: the pollers it took back itself never start).
     let want = ctx.others.min(64) as u32;
-    if seen.count_ones() < want {
-        let t0 = Instant::now();
-        while ctx.polling.load(Ordering::Relaxed).count_ones() < want && t0.elapsed() < SPREAD {
-            std::thread::yield_now();
-        }
+    let t0 = Instant::now();
+    while ctx.polling.load(Ordering::Relaxed).count_ones() < want
+        && !ctx.done.load(Ordering::Relaxed)
+        && t0.elapsed() < SPREAD
+    {
+        std::thread::yield_now();
     }
     let mut idle_since: Option<Instant> = None;
     while !ctx.done.load(Ordering::Acquire) {
