@@ -1,4 +1,6 @@
-//! Throughput of a CD-3 training step and of a Gibbs step, 784–500, on real MNIST rows.
+//! Throughput of a CD-3 training step, of each conditional pass (`v → h` and `h → v`, fused
+//! product, bias, sigmoid and sample) and of a Gibbs step, 784–500, on real MNIST rows, at
+//! batches of 1 to 1024 rows.
 //!
 //! Rows/s (chain-steps/s for Gibbs) are criterion's `elem/s`. The data come from `$RBM_DATA`
 //! or `../shared/data`; without them the benches use synthetic rows of MNIST's density (13%
@@ -17,6 +19,8 @@ use rbm::{Rbm, StreamKey};
 
 const V: usize = 784;
 const H: usize = 500;
+/// Batch sizes (rows) of the per-step and per-pass benches.
+const BATCHES: [usize; 5] = [1, 8, 64, 256, 1024];
 
 /// `rows` binarized rows: the first rows of MNIST's training set, or synthetic ones.
 fn rows(rows: usize) -> Vec<f32> {
@@ -44,7 +48,7 @@ fn rows(rows: usize) -> Vec<f32> {
 fn cd3_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("cd3_step");
     let data = rows(1024 * 4);
-    for batch in [8usize, 64, 256] {
+    for batch in BATCHES {
         let mut model = Rbm::new(V, H, 0).unwrap();
         let cfg = TrainConfig {
             k: 3,
@@ -80,5 +84,34 @@ fn gibbs_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cd3_step, gibbs_step);
+/// The two conditional passes through the public API (`Rbm::sample_hidden`,
+/// `Rbm::sample_visible`, which also allocate their scratch), on MNIST rows and on the hidden
+/// states a fresh model samples from them.
+fn passes(c: &mut Criterion) {
+    let model = Rbm::new(V, H, 0).unwrap();
+    let max = *BATCHES.iter().max().unwrap();
+    let v = rows(max);
+    let (mut hp, mut h) = (vec![0.0; max * H], vec![0.0; max * H]);
+    model
+        .sample_hidden(&v, StreamKey::new(4), &mut hp, &mut h)
+        .unwrap();
+    let mut vp = vec![0.0; max * V];
+    let mut vs = vec![0.0; max * V];
+    let mut group = c.benchmark_group("pass");
+    for batch in BATCHES {
+        group.throughput(Throughput::Elements(batch as u64));
+        let (v, h) = (&v[..batch * V], &h[..batch * H]);
+        let (hp, hs) = (&mut hp[..batch * H], &mut vec![0.0; batch * H]);
+        group.bench_with_input(BenchmarkId::new("v_to_h", batch), &batch, |b, _| {
+            b.iter(|| model.sample_hidden(black_box(v), StreamKey::new(5), hp, hs))
+        });
+        let (vp, vs) = (&mut vp[..batch * V], &mut vs[..batch * V]);
+        group.bench_with_input(BenchmarkId::new("h_to_v", batch), &batch, |b, _| {
+            b.iter(|| model.sample_visible(black_box(h), StreamKey::new(6), vp, vs))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cd3_step, passes, gibbs_step);
 criterion_main!(benches);

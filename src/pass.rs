@@ -47,6 +47,12 @@ pub(crate) const MAX_BINARY_DENSITY: f64 = 0.6;
 /// Below this many multiply-adds a pass runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
+/// The same for a pass called from outside the pool, which is handed over to a worker and
+/// back (two wake-ups, tens of µs on a VM): below it such a pass runs on the calling thread.
+/// (784–500 `v → h` through `Rbm::sample_hidden`, 2 threads: parallel was slower than serial
+/// up to 32 rows, 1.3× faster at 64 rows.)
+const PARALLEL_MIN_WORK_OUTSIDE: usize = 1 << 24;
+
 /// Which conditional a pass computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Conditional {
@@ -92,9 +98,16 @@ pub(crate) struct RowIndex {
 }
 
 impl RowIndex {
-    /// Indexes `rows` rows of `n` values. Returns the number of ones, or `None` (leaving the
-    /// index unusable) if a value is neither 0 nor 1.
-    pub(crate) fn build(&mut self, input: &[f32], rows: usize, n: usize) -> Option<usize> {
+    /// Indexes `rows` rows of `n` values, over the pool's threads if `par` and the batch is
+    /// large. Returns the number of ones, or `None` (leaving the index unusable) if a value is
+    /// neither 0 nor 1.
+    pub(crate) fn build(
+        &mut self,
+        input: &[f32],
+        rows: usize,
+        n: usize,
+        par: bool,
+    ) -> Option<usize> {
         debug_assert_eq!(input.len(), rows * n);
         if self.idx.len() < rows * n {
             self.idx.resize(rows * n, 0);
@@ -104,7 +117,11 @@ impl RowIndex {
         }
         self.n = n;
         // Rows in parallel for large batches (each row's list is its own).
-        let min_len = task_min_len(rows * n, PARALLEL_MIN_VALUES, 8);
+        let min_len = if par {
+            task_min_len(rows * n, PARALLEL_MIN_VALUES, 8)
+        } else {
+            usize::MAX
+        };
         input
             .par_chunks(n.max(1))
             .zip(self.idx.par_chunks_mut(n.max(1)))
@@ -231,9 +248,19 @@ fn pass(
     if rows == 0 || n_out == 0 {
         return;
     }
-    let par = parallel(rows, n_in, n_out);
+    let outside = rayon::current_thread_index().is_none();
+    let par = parallel(rows, n_in, n_out)
+        && (!outside
+            || rows.saturating_mul(n_in).saturating_mul(n_out) >= PARALLEL_MIN_WORK_OUTSIDE);
+    if par && outside {
+        // Called from outside the pool: hand the whole pass to a worker once, so that its
+        // parallel loops fork and join there instead of each handing over and back (a
+        // wake-up of a worker and then of this thread per loop).
+        let bufs = PassBuffers { pre, prob, index };
+        return rayon::scope(|_| pass(m, dir, input, rows, bufs, epilogue, temper));
+    }
     let binary = index
-        .build(input, rows, n_in)
+        .build(input, rows, n_in, par)
         .is_some_and(|ones| sparse_enough(ones, rows, n_in));
     let rb = block_rows(rows, par);
     let (index, (w, ld)) = (&*index, dir.weights(m));
@@ -486,6 +513,11 @@ pub(crate) fn block_rows(rows: usize, par: bool) -> usize {
         .max(8)
 }
 
+/// Whether a pass of `rows × n_in → n_out` is split over the pool: big enough, and a pool of
+/// more than one thread (splitting over one only adds, for a caller outside the pool, a
+/// hand-over to its worker and back: ~2× the time of a 32-row pass).
 fn parallel(rows: usize, n_in: usize, n_out: usize) -> bool {
-    rows > ROW_BLOCK && rows.saturating_mul(n_in).saturating_mul(n_out) >= PARALLEL_MIN_WORK
+    rows > ROW_BLOCK
+        && rows.saturating_mul(n_in).saturating_mul(n_out) >= PARALLEL_MIN_WORK
+        && rayon::current_num_threads() > 1
 }

@@ -61,7 +61,7 @@ impl ColIndex {
             self.rows.resize(rows * n, 0);
         }
         self.nnz.resize(n, 0);
-        let Some(ones) = self.index.build(v, rows, n) else {
+        let Some(ones) = self.index.build(v, rows, n, true) else {
             return false;
         };
         if (ones as f64) > crate::pass::MAX_BINARY_DENSITY * (rows * n) as f64 {

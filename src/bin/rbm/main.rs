@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod figures;
 mod gates;
+mod memory;
 mod output;
 mod sample;
 mod train;

@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::args::{BinarizeArg, Preset, TrainArgs};
 use crate::figures::{RUN_FIGURES, RunFigures, default_density, write_run_figures};
+use crate::memory::{mib, peak_rss_bytes};
 use crate::output::{Progress, print_json};
 
 /// Everything a run is made of: what the preset gives, overridden by the flags.
@@ -441,6 +442,8 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     observer.bar.finish();
     let history = position.history;
     let train_seconds = wall.elapsed().as_secs_f64();
+    // Before the figures, whose sampling and images are not training's memory.
+    let train_peak_rss = peak_rss_bytes().map(mib);
     let model_path = out.join("model.safetensors");
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
     let points = observer.monitor.map(|m| m.points);
@@ -499,6 +502,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         "resumed_from_step": resumed_at,
         "checkpoint_every": record.checkpoint_every,
         "train_seconds": train_seconds,
+        "train_peak_rss_mib": train_peak_rss,
         "figure_seconds": figure_seconds,
         "wall_seconds": wall.elapsed().as_secs_f64(),
         "final": {
@@ -510,7 +514,13 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     });
     let pretty = serde_json::to_string_pretty(&run).unwrap_or_else(|_| run.to_string());
     rbm::atomic::write_atomic(&out.join("run.json"), pretty.as_bytes())?;
-    report_final(a.json, &model_path, &history, figure_seconds);
+    report_final(
+        a.json,
+        &model_path,
+        &history,
+        figure_seconds,
+        train_peak_rss,
+    );
     Ok(())
 }
 
@@ -702,19 +712,30 @@ fn report_epoch(json: bool, bar: &Progress, e: &EpochStats, batch: usize, ais: O
     }
 }
 
-fn report_final(json: bool, model_path: &Path, history: &[EpochStats], figure_seconds: f64) {
+/// The last lines: the model's path, the time, and (`train_peak_rss`, MiB) the peak resident
+/// memory up to the end of training.
+fn report_final(
+    json: bool,
+    model_path: &Path,
+    history: &[EpochStats],
+    figure_seconds: f64,
+    train_peak_rss: Option<f64>,
+) {
     let last = history.last();
     let seconds: f64 = history.iter().map(|e| e.seconds).sum();
     if json {
         print_json(&json!({
             "final": true, "model": model_path, "loss": last.map(|e| e.loss),
             "recon_error": last.map(|e| e.recon_error), "seconds": seconds,
-            "figure_seconds": figure_seconds,
+            "figure_seconds": figure_seconds, "train_peak_rss_mib": train_peak_rss,
         }));
     } else {
         let dir = model_path.parent().unwrap_or(Path::new("."));
+        let memory = train_peak_rss
+            .map(|m| format!(", at most {m:.0} MiB resident"))
+            .unwrap_or_default();
         println!(
-            "wrote {} ({seconds:.1} s of training) and the figures {} ({figure_seconds:.1} s)",
+            "wrote {} ({seconds:.1} s of training{memory}) and the figures {} ({figure_seconds:.1} s)",
             model_path.display(),
             RUN_FIGURES
                 .map(|f| dir.join(f).display().to_string())
