@@ -5,6 +5,7 @@ pub mod atomic;
 mod awake;
 pub mod checkpoint;
 pub mod data;
+mod delta;
 pub mod error;
 pub mod eval;
 pub mod experiments;

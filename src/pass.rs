@@ -71,7 +71,7 @@ impl Conditional {
         }
     }
 
-    fn bias(self, m: &Rbm) -> &[f32] {
+    pub(crate) fn bias(self, m: &Rbm) -> &[f32] {
         match self {
             Conditional::Hidden => m.h_bias(),
             Conditional::Visible => m.v_bias(),
@@ -135,6 +135,19 @@ impl RowIndex {
             .try_reduce(|| 0, |a, b| Some(a + b))
     }
 
+    /// The buffers of `rows` lists of up to `n` entries, for a caller that fills them itself
+    /// (row `r`'s list at `idx[r·n..]`, its length at `nnz[r]`).
+    pub(crate) fn buffers(&mut self, rows: usize, n: usize) -> (&mut [u32], &mut [u32]) {
+        if self.idx.len() < rows * n {
+            self.idx.resize(rows * n, 0);
+        }
+        if self.nnz.len() < rows {
+            self.nnz.resize(rows, 0);
+        }
+        self.n = n;
+        (&mut self.idx[..rows * n], &mut self.nnz[..rows])
+    }
+
     /// The lists of rows `r0..r1`.
     pub(crate) fn lists(&self, r0: usize, r1: usize) -> Lists<'_> {
         Lists {
@@ -180,7 +193,7 @@ pub(crate) fn preactivation(
         prob: &mut [],
         index,
     };
-    pass(m, dir, input, rows, bufs, Epilogue::None, None);
+    pass(m, dir, input, rows, bufs, Epilogue::None, None, None);
 }
 
 /// `pre = input · M`, `prob = σ(pre + bias)` and, when `sample` is given, `state ~ prob` with
@@ -197,7 +210,25 @@ pub(crate) fn conditional(
         Some((state, key)) => Epilogue::Sample(state, key),
         None => Epilogue::Sigmoid,
     };
-    pass(m, dir, input, rows, bufs, epilogue, None);
+    pass(m, dir, input, rows, bufs, epilogue, None, None);
+}
+
+/// [`conditional`] with `bufs.index` already holding the lists of the ones of `input`
+/// (`ones` in all, as [`RowIndex::build`] would have made them): the same results.
+pub(crate) fn conditional_indexed(
+    m: &Rbm,
+    dir: Conditional,
+    input: &[f32],
+    rows: usize,
+    bufs: PassBuffers<'_>,
+    ones: usize,
+    sample: Option<(&mut [f32], StreamKey)>,
+) {
+    let epilogue = match sample {
+        Some((state, key)) => Epilogue::Sample(state, key),
+        None => Epilogue::Sigmoid,
+    };
+    pass(m, dir, input, rows, bufs, epilogue, None, Some(ones));
 }
 
 /// [`conditional`] at inverse temperature `beta`: `prob = σ(β·pre + bias)` with `bias`
@@ -216,7 +247,16 @@ pub(crate) fn conditional_tempered(
         Some((state, key)) => Epilogue::Sample(state, key),
         None => Epilogue::Sigmoid,
     };
-    pass(m, dir, input, rows, bufs, epilogue, Some((beta, bias)));
+    pass(
+        m,
+        dir,
+        input,
+        rows,
+        bufs,
+        epilogue,
+        Some((beta, bias)),
+        None,
+    );
 }
 
 /// What follows the product in each block, while the block's rows are in cache.
@@ -232,6 +272,8 @@ enum Epilogue<'a> {
 /// The fused pass: per block (of columns for the binary product in parallel, else of rows),
 /// the product into `pre`, then the epilogue on the block, `σ(scale·pre + bias)` with
 /// `(scale, bias)` from `temper`, else `(1, the layer's bias)`.
+/// `indexed`: the ones of `input` when `bufs.index` already lists them.
+#[allow(clippy::too_many_arguments)]
 fn pass(
     m: &Rbm,
     dir: Conditional,
@@ -240,6 +282,7 @@ fn pass(
     bufs: PassBuffers<'_>,
     epilogue: Epilogue<'_>,
     temper: Option<(f32, &[f32])>,
+    indexed: Option<usize>,
 ) {
     let PassBuffers { pre, prob, index } = bufs;
     let (n_in, n_out) = dir.sizes(m);
@@ -257,11 +300,13 @@ fn pass(
         // parallel loops fork and join there instead of each handing over and back (a
         // wake-up of a worker and then of this thread per loop).
         let bufs = PassBuffers { pre, prob, index };
-        return rayon::scope(|_| pass(m, dir, input, rows, bufs, epilogue, temper));
+        return rayon::scope(|_| pass(m, dir, input, rows, bufs, epilogue, temper, indexed));
     }
-    let binary = index
-        .build(input, rows, n_in, par)
-        .is_some_and(|ones| sparse_enough(ones, rows, n_in));
+    let ones = match indexed {
+        Some(ones) => Some(ones),
+        None => index.build(input, rows, n_in, par),
+    };
+    let binary = ones.is_some_and(|ones| sparse_enough(ones, rows, n_in));
     let rb = block_rows(rows, par);
     let (index, (w, ld)) = (&*index, dir.weights(m));
     let (scale, bias) = temper.unwrap_or((1.0, dir.bias(m)));
@@ -357,10 +402,10 @@ fn pass(
 }
 
 /// The outputs of a pass as column views, split together.
-struct Outputs<'a> {
-    pre: RowsMut<'a>,
-    prob: Option<RowsMut<'a>>,
-    state: Option<RowsMut<'a>>,
+pub(crate) struct Outputs<'a> {
+    pub(crate) pre: RowsMut<'a>,
+    pub(crate) prob: Option<RowsMut<'a>>,
+    pub(crate) state: Option<RowsMut<'a>>,
 }
 
 impl<'a> SplitColumns for Outputs<'a> {
@@ -406,6 +451,17 @@ fn binary_columns(
     (scale, bias, key): (f32, &[f32], Option<StreamKey>),
 ) {
     gather_rows_into(w, ld, lists, &mut o.pre, Accumulate::Set);
+    epilogue_columns(o, j0, (scale, bias, key));
+}
+
+/// The epilogue of columns `j0 .. j0 + o.cols()` of a pass whose `o.pre` is computed:
+/// `prob = σ(scale·pre + bias)` [+ sample, row `r` from `key.derive(r)` at draw `j0 + j`];
+/// nothing without `o.prob`.
+pub(crate) fn epilogue_columns(
+    mut o: Outputs<'_>,
+    j0: usize,
+    (scale, bias, key): (f32, &[f32], Option<StreamKey>),
+) {
     let Some(prob) = &mut o.prob else { return };
     let bias = &bias[j0..j0 + o.pre.cols()];
     for r in 0..o.pre.rows() {
@@ -516,7 +572,7 @@ pub(crate) fn block_rows(rows: usize, par: bool) -> usize {
 /// Whether a pass of `rows × n_in → n_out` is split over the pool: big enough, and a pool of
 /// more than one thread (splitting over one only adds, for a caller outside the pool, a
 /// hand-over to its worker and back: ~2× the time of a 32-row pass).
-fn parallel(rows: usize, n_in: usize, n_out: usize) -> bool {
+pub(crate) fn parallel(rows: usize, n_in: usize, n_out: usize) -> bool {
     rows > ROW_BLOCK
         && rows.saturating_mul(n_in).saturating_mul(n_out) >= PARALLEL_MIN_WORK
         && rayon::current_num_threads() > 1

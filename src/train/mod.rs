@@ -25,6 +25,7 @@ pub use update::{Gradient, cd_gradient};
 use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
+use crate::delta::{self, FlipIndex};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
 use crate::pass::{self, Conditional, PassBuffers, RowIndex};
@@ -345,6 +346,11 @@ struct Workspace {
     v_pre: Vec<f32>,
     v_prob: Vec<f32>,
     vk: Vec<f32>,
+    /// The chain's previous states (`h`'s and `vk`'s shapes), and the lists of the flips from
+    /// them: the chain's passes move their pre-activations by the flips ([`delta`]).
+    h_old: Vec<f32>,
+    v_old: Vec<f32>,
+    flips: FlipIndex,
     /// PCD: the pre-activations and `p(v | H₀)` of the batch (`B × V`): its reconstruction.
     recon_pre: Vec<f32>,
     recon: Vec<f32>,
@@ -387,6 +393,9 @@ impl Workspace {
             v_pre: zeros(c, nv)?,
             v_prob: zeros(c, nv)?,
             vk: zeros(c, nv)?,
+            h_old: zeros(b.max(c), nh)?,
+            v_old: zeros(c, nv)?,
+            flips: FlipIndex::default(),
             recon_pre: zeros(if pcd { b } else { 0 }, nv)?,
             recon: zeros(if pcd { b } else { 0 }, nv)?,
             index: RowIndex::default(),
@@ -766,37 +775,79 @@ impl Trainer {
                 Some((&mut ws.h[..c * nh], key.derive(1))),
             );
         }
+        // Each pass after a chain's first of its kind moves the previous pre-activations by
+        // the flips of its input, when they were computed with the same weights (with fast
+        // weights, the last `v → h` uses the model alone), except every REFRESH_EVERY steps.
+        let same = self.fast.is_none();
+        let pcd = self.config.pcd;
+        if !pcd && same {
+            // CD: the chain's first `v → h` moves the positive phase's.
+            ws.hk_pre.copy_from_slice(&ws.h0_pre);
+        }
         for t in 1..=self.config.k {
             let kv = key.derive(2 * t as u64);
-            pass::conditional(
-                chain_model,
-                Conditional::Visible,
-                &ws.h[..c * nh],
-                c,
-                PassBuffers {
-                    pre: &mut ws.v_pre,
-                    prob: &mut ws.v_prob,
-                    index: &mut ws.index,
-                },
-                Some((&mut ws.vk, kv)),
-            );
-            if t == 1 && !self.config.pcd {
+            let refresh = t % delta::REFRESH_EVERY == 0;
+            std::mem::swap(&mut ws.vk, &mut ws.v_old);
+            let bufs = PassBuffers {
+                pre: &mut ws.v_pre,
+                prob: &mut ws.v_prob,
+                index: &mut ws.index,
+            };
+            let (h, h_old) = (&ws.h[..c * nh], &ws.h_old[..c * nh]);
+            let sample = Some((&mut ws.vk[..], kv));
+            if t >= 2 && !refresh {
+                let flips = &mut ws.flips;
+                delta::conditional_moved(
+                    chain_model,
+                    Conditional::Visible,
+                    h_old,
+                    h,
+                    c,
+                    bufs,
+                    flips,
+                    sample,
+                );
+            } else {
+                pass::conditional(chain_model, Conditional::Visible, h, c, bufs, sample);
+            }
+            if t == 1 && !pcd {
                 recon = squared_error(v0, &ws.v_prob);
             }
             let last = t == self.config.k;
+            std::mem::swap(&mut ws.h, &mut ws.h_old);
             let sample = (!last).then(|| (&mut ws.h[..c * nh], key.derive(2 * t as u64 + 1)));
-            pass::conditional(
-                if last { model } else { chain_model },
-                Conditional::Hidden,
-                &ws.vk,
-                c,
-                PassBuffers {
-                    pre: &mut ws.hk_pre,
-                    prob: &mut ws.hk_prob,
-                    index: &mut ws.index,
-                },
-                sample,
-            );
+            let pass_model = if last { model } else { chain_model };
+            // The state `hk_pre` was computed from, if with `pass_model`'s weights.
+            let old_v: Option<&[f32]> = match (t, pcd) {
+                _ if refresh => None,
+                (1, false) => (same || last).then_some(v0),
+                (1, true) => (same || !last)
+                    .then_some(self.persistent.as_deref())
+                    .flatten(),
+                _ => (same || !last).then_some(&ws.v_old[..]),
+            };
+            if t == 1 && !pcd && !same && last {
+                // CD-1 with fast weights: the last pass uses the model, as the positive phase did.
+                ws.hk_pre.copy_from_slice(&ws.h0_pre);
+            }
+            let bufs = PassBuffers {
+                pre: &mut ws.hk_pre,
+                prob: &mut ws.hk_prob,
+                index: &mut ws.index,
+            };
+            match old_v {
+                Some(old_v) => delta::conditional_moved(
+                    pass_model,
+                    Conditional::Hidden,
+                    old_v,
+                    &ws.vk,
+                    c,
+                    bufs,
+                    &mut ws.flips,
+                    sample,
+                ),
+                None => pass::conditional(pass_model, Conditional::Hidden, &ws.vk, c, bufs, sample),
+            }
         }
         if let Some(chains) = &mut self.persistent {
             chains.copy_from_slice(&ws.vk);

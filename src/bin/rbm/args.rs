@@ -57,6 +57,11 @@ pub struct BenchTrainArgs {
     /// MNIST folder (default: found by name; synthetic rows without one).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Train on from this model (a model file, 784 visible units) instead of a fresh 784–H
+    /// one: a trained model's chains change fewer units per step, which its Gibbs passes
+    /// use, so later epochs run at a different speed from the first.
+    #[arg(long, conflicts_with = "hidden")]
+    pub model: Option<PathBuf>,
     /// Seconds to measure (after up to 1 s of warm-up).
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,

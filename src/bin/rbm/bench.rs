@@ -8,7 +8,7 @@ use rbm::data::{self, Binarize, fill_batch};
 use rbm::gibbs::Gibbs;
 use rbm::rng::fill_normal;
 use rbm::train::{TrainConfig, Trainer};
-use rbm::{Rbm, StreamKey};
+use rbm::{Error, Rbm, StreamKey};
 use serde_json::json;
 
 use crate::args::{BenchSampleArgs, BenchTrainArgs};
@@ -66,9 +66,22 @@ fn rows(dir: Option<&PathBuf>, rows: usize) -> rbm::Result<(Vec<f32>, String)> {
 }
 
 pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
-    let (k, batch, hidden) = (a.k as usize, a.batch as usize, a.hidden as usize);
+    let (k, batch) = (a.k as usize, a.batch as usize);
     let (data, source) = rows(a.data.as_ref(), batch * 64)?;
-    let mut model = Rbm::new(784, hidden, 0)?;
+    let mut model = match &a.model {
+        Some(path) => rbm::load_model(path)?.model,
+        None => Rbm::new(784, a.hidden as usize, 0)?,
+    };
+    if model.n_visible() != 784 {
+        return Err(Error::Shape(format!(
+            "bench train needs a model of 784 visible units (MNIST rows); {} has {}",
+            a.model
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            model.n_visible()
+        )));
+    }
+    let hidden = model.n_hidden();
     let cfg = TrainConfig {
         k,
         lr: 0.01,
@@ -92,7 +105,7 @@ pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
         rows_per_s,
         flops_per_row,
         &source,
-        json!({"k": k, "batch": batch, "hidden": hidden}),
+        json!({"k": k, "batch": batch, "hidden": hidden, "model": a.model.as_ref().map(|p| p.display().to_string())}),
     );
     Ok(())
 }
