@@ -507,3 +507,50 @@ fn training_mnist_stays_within_the_dataset_plus_64_mib() {
     // The dataset itself was resident: the bound is not met by reading a part of it.
     assert!(peak >= dataset_mib, "peak {peak:.1} MiB");
 }
+
+#[test]
+fn bench_train_trains_on_from_a_given_model() {
+    let dir = TempDir::new("cli-bench-model");
+    let path = dir.path().join("m.safetensors");
+    rbm::save_model(&path, &rbm::Rbm::new(784, 16, 1).unwrap(), None).unwrap();
+    let out = rbm(&[
+        "bench",
+        "train",
+        "--model",
+        path.to_str().unwrap(),
+        "--k",
+        "2",
+        "--batch",
+        "8",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout_json_lines(&out).pop().expect("a JSON line");
+    assert_eq!(last["hidden"], 16);
+    assert_eq!(last["model"], path.to_str().unwrap());
+    assert!(last["rows_per_s"].as_f64().unwrap() > 0.0);
+
+    // A model of other than 784 visible units: one clear line naming it.
+    let small = dir.path().join("small.safetensors");
+    rbm::save_model(&small, &rbm::Rbm::new(10, 4, 1).unwrap(), None).unwrap();
+    let out = rbm(&[
+        "bench",
+        "train",
+        "--model",
+        small.to_str().unwrap(),
+        "--seconds",
+        "0.05",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("784 visible units") && err.contains("small.safetensors"),
+        "{err}"
+    );
+}
