@@ -7,9 +7,10 @@
 //! CD-3 run on MNIST (784–500, batch 64) the flips were 0.63 of the hidden ones and 0.56 of the
 //! visible ones after 8 epochs; centered CD-10, 0.44 and 0.37 after 5 — so those passes cost
 //! that fraction of a full binary product. A young model's chains flip about as many units as
-//! are on: a batch that flips more than two thirds of its ones takes the full pass
-//! ([`pass::conditional`], bit for bit), and so does that pass of the next few steps, without
-//! counting its flips.
+//! are on: a batch that flips at least two thirds of its ones takes the full pass
+//! ([`pass::conditional`], bit for bit). Its first [`PROBE_ROWS`] rows are counted first, and
+//! when they alone flip at least [`PROBE_FAR_PERCENT`] % of their ones the rest are not
+//! counted; nothing is kept from one call to the next.
 //!
 //! A batch moves as a whole or not at all (rows gathered side by side wait for the longest
 //! list, so lists of one kind go together). Which, depends only on the batch's states; each
@@ -87,17 +88,18 @@ impl FlipIndex {
         // Per row: its ones into `on`, its flips into `off` (counts in n_on, n_off); the first
         // PROBE_ROWS rows first, and the rest only if they do not flip too much.
         let probe = rows.min(PROBE_ROWS);
-        let Some((p_ones, p_flips)) = self.count(old, new, 0..probe, usize::MAX) else {
+        let Some((p_ones, p_flips, p_whole)) = self.count(old, new, 0..probe, usize::MAX) else {
             return Plan::NotBinary;
         };
-        if p_flips.saturating_mul(100) >= p_ones * PROBE_FAR_PERCENT {
+        // (First rows without ones say nothing: the whole batch is counted.)
+        if !p_whole || (p_ones > 0 && p_flips * 100 >= p_ones * PROBE_FAR_PERCENT) {
             return Plan::Fresh(None);
         }
-        let Some((r_ones, r_flips)) = self.count(old, new, probe..rows, min_len) else {
+        let Some((r_ones, r_flips, r_whole)) = self.count(old, new, probe..rows, min_len) else {
             return Plan::NotBinary;
         };
-        let (ones, flips) = (p_ones + r_ones, p_flips.saturating_add(r_flips));
-        if flips.saturating_mul(MOVE_SAVING_DIV) >= ones * (MOVE_SAVING_DIV - 1) {
+        let (ones, flips) = (p_ones + r_ones, p_flips + r_flips);
+        if !r_whole || flips * MOVE_SAVING_DIV >= ones * (MOVE_SAVING_DIV - 1) {
             return Plan::Fresh(Some(ones));
         }
         let (on, n_on) = self.on.buffers(rows, n);
@@ -113,16 +115,16 @@ impl FlipIndex {
     }
 
     /// Rows `span` of the batch: each row's ones into `on` and its flips into `off` (counts in
-    /// `n_on`, `n_off`); returns the total ones and flips (a flip from a value other than 0 or
-    /// 1 counts as more flips than any batch has ones), or `None` if `new` is not 0/1. Rows
-    /// in parallel in tasks of at least `min_len`.
+    /// `n_on`, `n_off`); returns the total ones and flips and whether every flip went between
+    /// 0 and 1, or `None` if `new` is not 0/1. Rows in parallel in tasks of at least
+    /// `min_len`.
     fn count(
         &mut self,
         old: &[f32],
         new: &[f32],
         span: std::ops::Range<usize>,
         min_len: usize,
-    ) -> Option<(usize, usize)> {
+    ) -> Option<(usize, usize, bool)> {
         let n = self.n;
         let (rows, r) = (new.len() / n.max(1), span.clone());
         let values = r.start * n..r.end * n;
@@ -142,16 +144,12 @@ impl FlipIndex {
                     .iter()
                     .all(|&i| old[i as usize] == 1.0 - new[i as usize]);
                 (*n_on, *n_off) = (ones as u32, flips as u32);
-                Some((
-                    ones,
-                    if whole {
-                        flips
-                    } else {
-                        usize::MAX / rows.max(1)
-                    },
-                ))
+                Some((ones, flips, whole))
             })
-            .try_reduce(|| (0, 0), |a, b| Some((a.0 + b.0, a.1.saturating_add(b.1))))
+            .try_reduce(
+                || (0, 0, true),
+                |a, b| Some((a.0 + b.0, a.1 + b.1, a.2 && b.2)),
+            )
     }
 
     fn lists(&self, rows: usize) -> (Lists<'_>, Lists<'_>) {

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rbm::train::{Tempering, TrainConfig, Trainer};
+use rbm::train::{FastWeights, Tempering, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// `System`, counting allocation calls of every thread.
@@ -58,7 +58,7 @@ fn training_steps_after_the_first_do_not_allocate() {
         .build()
         .unwrap();
     pool.install(|| {
-        for cfg in [
+        for (cfg, sharp) in [
             TrainConfig {
                 k: 3,
                 batch_size: 64,
@@ -95,8 +95,21 @@ fn training_steps_after_the_first_do_not_allocate() {
                 }),
                 ..TrainConfig::default()
             },
-        ] {
+        ]
+        .into_iter()
+        .map(|c| (c, false))
+        .chain(sharp_configs().into_iter().map(|c| (c, true)))
+        {
             let mut model = Rbm::new(784, 500, 0).unwrap();
+            if sharp {
+                // Sharp conditionals: the chains flip few units and their passes move
+                // (`src/delta.rs`), with their own lists. The biases keep the states sparse
+                // (about a third of the hidden units on, a fifth of the pixels), so every
+                // product stays binary.
+                model.weights_mut().iter_mut().for_each(|w| *w *= 100.0);
+                model.h_bias_mut().fill(-5.0);
+                model.v_bias_mut().fill(-10.0);
+            }
             let mut trainer = Trainer::new(&model, cfg).unwrap();
             let key = StreamKey::new(1);
             let batch: Vec<f32> = (0..64 * 784)
@@ -137,4 +150,35 @@ fn training_steps_after_the_first_do_not_allocate() {
             );
         }
     });
+}
+
+/// Configurations run on a sharp model, whose chains' passes move by their flips: CD-3, PCD-2
+/// with more chains than rows and fast weights, and CD-70 (past a full pass at step 64).
+fn sharp_configs() -> Vec<TrainConfig> {
+    vec![
+        TrainConfig {
+            k: 3,
+            lr: 0.001,
+            batch_size: 64,
+            ..TrainConfig::default()
+        },
+        TrainConfig {
+            k: 2,
+            lr: 0.001,
+            batch_size: 64,
+            pcd: true,
+            chains: Some(100),
+            fast_weights: Some(FastWeights {
+                lr: 0.01,
+                decay: 0.95,
+            }),
+            ..TrainConfig::default()
+        },
+        TrainConfig {
+            k: 70,
+            lr: 0.001,
+            batch_size: 64,
+            ..TrainConfig::default()
+        },
+    ]
 }

@@ -780,8 +780,9 @@ impl Trainer {
         // weights, the last `v → h` uses the model alone), except every REFRESH_EVERY steps.
         let same = self.fast.is_none();
         let pcd = self.config.pcd;
-        if !pcd && same {
-            // CD: the chain's first `v → h` moves the positive phase's.
+        if !pcd {
+            // CD: the chain's first `v → h` moves the positive phase's (computed with the
+            // model; fast weights come only with PCD, so the chain's model is the same).
             ws.hk_pre.copy_from_slice(&ws.h0_pre);
         }
         for t in 1..=self.config.k {
@@ -826,10 +827,6 @@ impl Trainer {
                     .flatten(),
                 _ => (same || !last).then_some(&ws.v_old[..]),
             };
-            if t == 1 && !pcd && !same && last {
-                // CD-1 with fast weights: the last pass uses the model, as the positive phase did.
-                ws.hk_pre.copy_from_slice(&ws.h0_pre);
-            }
             let bufs = PassBuffers {
                 pre: &mut ws.hk_pre,
                 prob: &mut ws.hk_prob,
