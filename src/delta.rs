@@ -80,11 +80,7 @@ impl FlipIndex {
             self.n_off.resize(rows, 0);
         }
         self.n = n;
-        let min_len = if par {
-            pass::task_min_len(rows * n, pass::PARALLEL_MIN_VALUES, 8)
-        } else {
-            usize::MAX
-        };
+        let min_len = pass::row_min_len(par, rows * n);
         // Per row: its ones into `on`, its flips into `off` (counts in n_on, n_off); the first
         // PROBE_ROWS rows first, and the rest only if they do not flip too much.
         let probe = rows.min(PROBE_ROWS);
@@ -152,16 +148,14 @@ impl FlipIndex {
             )
     }
 
+    /// The lists to add and to subtract, of the first `rows` rows.
     fn lists(&self, rows: usize) -> (Lists<'_>, Lists<'_>) {
-        let list = |idx, nnz| Lists {
-            idx,
+        let off = Lists {
+            idx: &self.off,
             stride: self.n,
-            nnz,
+            nnz: &self.n_off[..rows],
         };
-        (
-            self.on.lists(0, rows),
-            list(&self.off[..], &self.n_off[..rows]),
-        )
+        (self.on.lists(0, rows), off)
     }
 }
 
@@ -243,25 +237,7 @@ pub(crate) fn conditional_moved(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random_rows(key: StreamKey, rows: usize, n: usize, p: f64) -> Vec<f32> {
-        (0..rows * n)
-            .map(|i| (key.uniform_f64(i as u64) < p) as u8 as f32)
-            .collect()
-    }
-
-    fn flip_some(key: StreamKey, x: &[f32], p: f64) -> Vec<f32> {
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if key.uniform_f64(i as u64) < p {
-                    1.0 - v
-                } else {
-                    v
-                }
-            })
-            .collect()
-    }
+    use crate::test_rows::{flip_some, random_rows};
 
     /// `(pre, prob, state)` of a full pass of `x`.
     fn full(m: &Rbm, dir: Conditional, x: &[f32], rows: usize) -> [Vec<f32>; 3] {

@@ -202,26 +202,8 @@ fn dot(coef: &[f64], x: &[f32]) -> f64 {
 mod tests {
     use super::*;
     use crate::pass::{self, RowIndex};
+    use crate::test_rows::{flip_some, random_rows};
     use rbm_kernels::StreamKey;
-
-    fn random_rows(key: StreamKey, rows: usize, n: usize, p: f64) -> Vec<f32> {
-        (0..rows * n)
-            .map(|i| (key.uniform_f64(i as u64) < p) as u8 as f32)
-            .collect()
-    }
-
-    fn flip_some(key: StreamKey, x: &[f32], p: f64) -> Vec<f32> {
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if key.uniform_f64(i as u64) < p {
-                    1.0 - v
-                } else {
-                    v
-                }
-            })
-            .collect()
-    }
 
     #[test]
     fn tracks_the_full_product_through_many_updates() {

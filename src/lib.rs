@@ -16,6 +16,8 @@ pub mod model;
 pub mod model_file;
 mod pass;
 pub mod rng;
+#[cfg(test)]
+mod test_rows;
 pub mod train;
 
 pub use error::{DatasetError, Error, IdxError, ModelFileError, Result};

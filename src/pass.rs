@@ -109,19 +109,9 @@ impl RowIndex {
         par: bool,
     ) -> Option<usize> {
         debug_assert_eq!(input.len(), rows * n);
-        if self.idx.len() < rows * n {
-            self.idx.resize(rows * n, 0);
-        }
-        if self.nnz.len() < rows {
-            self.nnz.resize(rows, 0);
-        }
-        self.n = n;
+        self.buffers(rows, n);
         // Rows in parallel for large batches (each row's list is its own).
-        let min_len = if par {
-            task_min_len(rows * n, PARALLEL_MIN_VALUES, 8)
-        } else {
-            usize::MAX
-        };
+        let min_len = row_min_len(par, rows * n);
         input
             .par_chunks(n.max(1))
             .zip(self.idx.par_chunks_mut(n.max(1)))
@@ -169,6 +159,16 @@ pub(crate) fn task_min_len(work: usize, threshold: usize, min: usize) -> usize {
     if work < threshold { usize::MAX } else { min }
 }
 
+/// The `with_min_len` of a per-row loop over `values` values: tasks of at least 8 rows when
+/// `par` and the batch is large ([`PARALLEL_MIN_VALUES`]), else one task on the calling thread.
+pub(crate) fn row_min_len(par: bool, values: usize) -> usize {
+    if par {
+        task_min_len(values, PARALLEL_MIN_VALUES, 8)
+    } else {
+        usize::MAX
+    }
+}
+
 /// Below this many values a per-row loop (a [`RowIndex`], a batch's binarization, the loss's
 /// free energies) runs on the calling thread.
 pub(crate) const PARALLEL_MIN_VALUES: usize = 1 << 14;
@@ -206,11 +206,24 @@ pub(crate) fn conditional(
     bufs: PassBuffers<'_>,
     sample: Option<(&mut [f32], StreamKey)>,
 ) {
-    let epilogue = match sample {
+    pass(
+        m,
+        dir,
+        input,
+        rows,
+        bufs,
+        sigmoid_or_sample(sample),
+        None,
+        None,
+    );
+}
+
+/// The epilogue `σ` [+ the sample into `state`, from `key`].
+fn sigmoid_or_sample(sample: Option<(&mut [f32], StreamKey)>) -> Epilogue<'_> {
+    match sample {
         Some((state, key)) => Epilogue::Sample(state, key),
         None => Epilogue::Sigmoid,
-    };
-    pass(m, dir, input, rows, bufs, epilogue, None, None);
+    }
 }
 
 /// [`conditional`] with `bufs.index` already holding the lists of the ones of `input`
@@ -224,11 +237,16 @@ pub(crate) fn conditional_indexed(
     ones: usize,
     sample: Option<(&mut [f32], StreamKey)>,
 ) {
-    let epilogue = match sample {
-        Some((state, key)) => Epilogue::Sample(state, key),
-        None => Epilogue::Sigmoid,
-    };
-    pass(m, dir, input, rows, bufs, epilogue, None, Some(ones));
+    pass(
+        m,
+        dir,
+        input,
+        rows,
+        bufs,
+        sigmoid_or_sample(sample),
+        None,
+        Some(ones),
+    );
 }
 
 /// [`conditional`] at inverse temperature `beta`: `prob = σ(β·pre + bias)` with `bias`
@@ -243,10 +261,7 @@ pub(crate) fn conditional_tempered(
     sample: Option<(&mut [f32], StreamKey)>,
     (beta, bias): (f32, &[f32]),
 ) {
-    let epilogue = match sample {
-        Some((state, key)) => Epilogue::Sample(state, key),
-        None => Epilogue::Sigmoid,
-    };
+    let epilogue = sigmoid_or_sample(sample);
     pass(
         m,
         dir,
