@@ -78,7 +78,7 @@ fn gibbs_step(c: &mut Criterion) {
         let mut g = Gibbs::new(&model, &start, StreamKey::new(3)).unwrap();
         group.throughput(Throughput::Elements(chains as u64));
         group.bench_with_input(BenchmarkId::new("784-500", chains), &chains, |b, _| {
-            b.iter(|| g.step(black_box(&model)))
+            b.iter(|| g.step(black_box(&model)).unwrap())
         });
     }
     group.finish();

@@ -142,7 +142,7 @@ pub fn clamped_accuracy(model: &Rbm, f: GateFn, k: usize, chains: usize, seed: u
         .collect();
     let key = StreamKey::new(seed).derive(tags::SAMPLE);
     let mut g = Gibbs::new(model, &start, key)?.with_clamp(&[true, true, false])?;
-    g.run(model, k);
+    g.run(model, k)?;
     Ok(success_rate(f, g.visible()))
 }
 

@@ -20,6 +20,12 @@ use crate::pass::Conditional;
 /// chain that has mixed changes few units per step, and a step costs in proportion to the
 /// changes. [`run`](Gibbs::run) advances the chains in parallel, each for all its steps.
 ///
+/// The chains may be run with any model of their layer sizes — the one they were made with,
+/// or the same model after training steps changed it: each call compares the model's
+/// [`generation`](Rbm::generation) with the one the pre-activations were computed with, and
+/// recomputes them in full when it differs (a model of other sizes is an [`Error::Shape`]).
+/// So the chains always sample from the model passed to the call.
+///
 /// With a clamp mask, clamped visible units keep their starting values at every step (and
 /// their probabilities read 0 or 1): sampling the other units given them.
 ///
@@ -29,7 +35,7 @@ use crate::pass::Conditional;
 /// let start = vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]; // one chain
 /// let mut chains = Gibbs::new(&model, &start, StreamKey::new(7)).unwrap()
 ///     .with_clamp(&[true, true, false, false, false, false]).unwrap();
-/// chains.run(&model, 10);
+/// chains.run(&model, 10).unwrap();
 /// assert_eq!(&chains.visible()[..2], &[1.0, 0.0]); // clamped units kept
 /// ```
 #[derive(Clone, Debug)]
@@ -43,6 +49,10 @@ pub struct Gibbs {
     clamp: Option<Clamp>,
     key: StreamKey,
     steps: u64,
+    /// The layer sizes `(V, H)` and the [`Rbm::generation`] of the weights the tracks'
+    /// pre-activations were computed with.
+    sizes: (usize, usize),
+    generation: u64,
 }
 
 /// One chain's pre-activations (`W v` and `Wᵀ h`, followed by the flips) and the states
@@ -101,6 +111,8 @@ impl Gibbs {
             clamp: None,
             key,
             steps: 0,
+            sizes: (nv, nh),
+            generation: model.generation(),
         })
     }
 
@@ -127,25 +139,32 @@ impl Gibbs {
 
     /// One Gibbs step: `h ~ p(h | v)`, then `v ~ p(v | h)` (clamped units restored).
     ///
-    /// # Panics
-    /// If `model` does not have the layer sizes the chains were made for.
-    pub fn step(&mut self, model: &Rbm) {
-        self.run(model, 1);
+    /// # Errors
+    /// [`Error::Shape`] if `model` does not have the layer sizes the chains were made for.
+    pub fn step(&mut self, model: &Rbm) -> Result<()> {
+        self.run(model, 1)
     }
 
-    /// `k` Gibbs steps. The chains run in parallel, each through all `k` steps (chain `r`'s
-    /// draws depend only on `r` and the step, so the result does not depend on threads).
+    /// `k` Gibbs steps of `model`. The chains run in parallel, each through all `k` steps
+    /// (chain `r`'s draws depend only on `r` and the step, so the result does not depend on
+    /// threads). If `model` is not the one of the last call (or of [`Gibbs::new`]), or has
+    /// changed since, the chains' pre-activations are first recomputed from their states.
     ///
-    /// # Panics
-    /// If `model` does not have the layer sizes the chains were made for.
-    pub fn run(&mut self, model: &Rbm, k: usize) {
+    /// # Errors
+    /// [`Error::Shape`] if `model` does not have the layer sizes the chains were made for.
+    pub fn run(&mut self, model: &Rbm, k: usize) -> Result<()> {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
-        assert!(
-            self.v.len() == self.rows * nv && self.h.len() == self.rows * nh,
-            "Gibbs::step: chains were made for another model size"
-        );
+        if (nv, nh) != self.sizes {
+            return Err(Error::Shape(format!(
+                "chains made for a {}–{} model, given a {nv}–{nh} one",
+                self.sizes.0, self.sizes.1
+            )));
+        }
+        if model.generation() != self.generation {
+            self.recompute(model);
+        }
         if k == 0 {
-            return;
+            return Ok(());
         }
         let (key, t0, clamp) = (self.key, self.steps, self.clamp.as_ref());
         let chain = |(r, ((((v, vp), h), hp), track)): (usize, ChainParts<'_>)| {
@@ -179,6 +198,18 @@ impl Gibbs {
             parts.enumerate().with_max_len(1).for_each(chain);
         }
         self.steps += k as u64;
+        Ok(())
+    }
+
+    /// Recomputes every chain's pre-activations (`W v`, `Wᵀ h`) with `model`'s weights.
+    fn recompute(&mut self, model: &Rbm) {
+        let (nv, nh) = self.sizes;
+        let rows = self.v.chunks(nv).zip(self.h.chunks(nh));
+        for (track, (v, h)) in self.tracks.iter_mut().zip(rows) {
+            track.hidden.reset(model, v);
+            track.visible.reset(model, h);
+        }
+        self.generation = model.generation();
     }
 
     /// Number of chains `B`.

@@ -1,6 +1,7 @@
 //! The Bernoulli–Bernoulli RBM: parameters in flat buffers, conditionals, free energy.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use rbm_kernels::{AlignedVec, StreamKey, binary, gather_stride, scalar};
@@ -33,6 +34,17 @@ pub struct Rbm {
     /// padding zero), made on first use and dropped whenever `W` is handed out mutably: the
     /// layout that the binary `v → h` product and the gradient gather rows of.
     wt: OnceLock<AlignedVec>,
+    /// Names the current parameters: taken afresh from [`next_generation`] whenever they may
+    /// change (every `&mut` access), copied by `clone` (a clone has the same parameters until
+    /// one of the two changes). Chains that keep pre-activations ([`crate::gibbs::Gibbs`])
+    /// compare it to know whether those were computed with these weights.
+    generation: u64,
+}
+
+/// A number no model has had yet: the generation of a new or just changed model.
+fn next_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl PartialEq for Rbm {
@@ -58,7 +70,7 @@ impl Rbm {
     pub fn new(n_visible: usize, n_hidden: usize, seed: u64) -> Result<Self> {
         let mut rbm = Self::zeros(n_visible, n_hidden)?;
         let key = StreamKey::new(seed).derive(crate::rng::tags::INIT);
-        crate::rng::fill_normal(key, INIT_WEIGHT_STD, &mut rbm.w);
+        crate::rng::fill_normal(key, INIT_WEIGHT_STD, rbm.weights_mut());
         Ok(rbm)
     }
 
@@ -80,6 +92,7 @@ impl Rbm {
             v_bias: vec![0.0; n_visible],
             h_bias: vec![0.0; n_hidden],
             wt: OnceLock::new(),
+            generation: next_generation(),
         })
     }
 
@@ -111,6 +124,7 @@ impl Rbm {
             v_bias,
             h_bias,
             wt: OnceLock::new(),
+            generation: next_generation(),
         };
         if let Some(what) = rbm.first_non_finite() {
             return Err(Error::Config(format!("parameter {what} is not finite")));
@@ -134,7 +148,7 @@ impl Rbm {
             )));
         }
         const EPS: f64 = 1e-3;
-        for (b, &pi) in self.v_bias.iter_mut().zip(p) {
+        for (b, &pi) in self.v_bias_mut().iter_mut().zip(p) {
             let q = pi.clamp(EPS, 1.0 - EPS);
             *b = (q / (1.0 - q)).ln() as f32;
         }
@@ -159,6 +173,7 @@ impl Rbm {
     /// `W`, `H × V` row-major, mutable.
     pub fn weights_mut(&mut self) -> &mut [f32] {
         self.wt = OnceLock::new();
+        self.generation = next_generation();
         &mut self.w
     }
 
@@ -169,6 +184,7 @@ impl Rbm {
 
     /// Visible biases, mutable.
     pub fn v_bias_mut(&mut self) -> &mut [f32] {
+        self.generation = next_generation();
         &mut self.v_bias
     }
 
@@ -179,12 +195,14 @@ impl Rbm {
 
     /// Hidden biases, mutable.
     pub fn h_bias_mut(&mut self) -> &mut [f32] {
+        self.generation = next_generation();
         &mut self.h_bias
     }
 
     /// All three parameter buffers mutably at once: `(W, v_bias, h_bias)`.
     pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32], &mut [f32]) {
         self.wt = OnceLock::new();
+        self.generation = next_generation();
         (&mut self.w, &mut self.v_bias, &mut self.h_bias)
     }
 
@@ -214,6 +232,7 @@ impl Rbm {
         f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
     ) -> bool {
         self.weights_t();
+        self.generation = next_generation();
         let wt = self.wt.get_mut().expect("initialized just above");
         f(wt, &mut self.v_bias, &mut self.h_bias);
         let (nv, ld) = (self.n_visible, gather_stride(self.n_hidden));
@@ -229,6 +248,23 @@ impl Rbm {
                 all_finite(w_block)
             })
             .reduce(|| true, |a, b| a && b)
+    }
+
+    /// A number that names the current parameters: equal for two models only if one is an
+    /// unchanged clone of the other (or they are the same model), different after any change
+    /// through a `&mut` accessor or a training step. State computed from the weights (the
+    /// pre-activations of [`crate::gibbs::Gibbs`] chains) records it to know when to
+    /// recompute.
+    ///
+    /// ```
+    /// let mut model = rbm::Rbm::new(4, 3, 1).unwrap();
+    /// let before = model.generation();
+    /// assert_eq!(model.clone().generation(), before);
+    /// model.weights_mut()[0] = 0.5;
+    /// assert_ne!(model.generation(), before);
+    /// ```
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The name of the first parameter buffer holding NaN or an infinity, if any.

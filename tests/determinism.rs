@@ -137,9 +137,9 @@ fn gibbs_chains_are_the_same_for_any_threads_and_step_grouping() {
                 g = g.with_clamp(&mask).unwrap();
             }
             if grouped {
-                g.run(&model, 150);
+                g.run(&model, 150).unwrap();
             } else {
-                (0..150).for_each(|_| g.step(&model));
+                (0..150).for_each(|_| g.step(&model).unwrap());
             }
             (g.visible().to_vec(), g.hidden_probs().to_vec(), g.steps())
         })

@@ -64,7 +64,7 @@ const CHAINS: usize = 4000;
 fn gibbs_chains_reach_the_model_distribution() {
     let m = model();
     let mut g = Gibbs::new(&m, &vec![0.0; CHAINS * NV], StreamKey::new(3)).unwrap();
-    g.run(&m, 200);
+    g.run(&m, 200).unwrap();
     let chi2 = chi_square(g.visible(), &exact(&m));
     assert!(chi2 < CHI2_15_999, "chi-square {chi2:.1}");
 }

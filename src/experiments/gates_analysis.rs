@@ -98,7 +98,7 @@ pub fn bit_traces(
     let mut values = vec![0.0; chains * points];
     for t in 0..points {
         if t > 0 {
-            g.step(model);
+            g.step(model)?;
         }
         let rows = g
             .visible()

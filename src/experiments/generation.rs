@@ -130,7 +130,7 @@ pub fn snapshots(
     let mut out = Vec::with_capacity(steps.len());
     let mut done = 0;
     for &s in steps {
-        chains.run(model, s - done);
+        chains.run(model, s - done)?;
         done = s;
         out.push(chains.visible_probs().to_vec());
     }

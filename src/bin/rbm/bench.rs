@@ -130,10 +130,10 @@ pub fn sample(a: &BenchSampleArgs) -> rbm::Result<()> {
         .map(|j| (key.draw(j as u64) < u32::MAX / 5) as u8 as f32)
         .collect();
     let mut g = Gibbs::new(&model, &start, StreamKey::new(5))?;
-    g.run(&model, 10);
+    g.run(&model, 10)?;
     let k = a.steps_per_call as usize;
     let (calls, dt) = measure(a.seconds, 0.0, || {
-        g.run(&model, k);
+        g.run(&model, k)?;
         Ok(())
     })?;
     let steps_per_s = (calls as f64 * (k * chains) as f64) / dt.as_secs_f64();
