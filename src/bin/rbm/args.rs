@@ -471,7 +471,7 @@ pub enum Preset {
     /// 784–500, CD-2, lr 0.01, batch 32, 40 epochs of the first 501 batches, unshuffled.
     SeedFashion,
     /// 784–500, centered CD-10, batch 100, lr 0.05 → 0, momentum 0.5 → 0.9, visible biases
-    /// from the marginals, 220 shuffled epochs (README "Learning quality").
+    /// from the marginals, 220 shuffled epochs (docs/quality.md).
     BestMnist,
     /// The same recipe for Fashion-MNIST, 200 epochs.
     BestFashion,

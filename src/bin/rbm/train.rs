@@ -105,8 +105,7 @@ impl PresetValues {
 }
 
 /// Epochs of `--preset best-mnist`: about 27 minutes on the 2-core machine at the 7.26 s per
-/// epoch that `scripts/quality_table.sh` measured for centered CD-10 (README "Learning
-/// quality").
+/// epoch that `scripts/quality_table.sh` measured for centered CD-10 (docs/quality.md).
 const BEST_MNIST_EPOCHS: usize = 220;
 /// Epochs of `--preset best-fashion`: about 26 minutes at the 7.74 s of a one-epoch
 /// calibration run of centered CD-10 on Fashion-MNIST.
