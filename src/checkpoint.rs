@@ -69,6 +69,7 @@
 //!         batches_per_epoch: None,
 //!         order: Order::Shuffled,
 //!         binarize: Binarize::Stochastic,
+//!         drop_last: true,
 //!     },
 //!     state: trainer.state(),
 //!     position: RunPosition { batch: 1, ..RunPosition::default() },

@@ -54,6 +54,19 @@ pub enum Error {
     /// Buffers or data do not have the sizes the model needs.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A data value is NaN, infinite or outside `[0, 1]` (the range of visible units).
+    #[error("row {row}, column {column}: value {value} is not in [0, 1]")]
+    Value {
+        /// The row (0-based) of the first bad value.
+        row: usize,
+        /// Its column (0-based), the visible unit.
+        column: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A model is used before it has been fitted or loaded.
+    #[error("the model is not fitted yet: call fit or partial_fit first (or load one)")]
+    NotFitted,
     /// A figure (an image or a plot) could not be drawn or encoded.
     #[error("cannot make figure {what}: {reason}")]
     Figure {

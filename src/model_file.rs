@@ -126,7 +126,8 @@ impl ModelFile {
 ///   valid JSON;
 /// - [`Error::Io`] if the temporary file cannot be created, written or synced (naming the
 ///   temporary file), or cannot be renamed over `path` (naming `path`).
-pub fn save_model(path: &Path, model: &Rbm, config_json: Option<&str>) -> Result<()> {
+pub fn save_model(path: impl AsRef<Path>, model: &Rbm, config_json: Option<&str>) -> Result<()> {
+    let path = path.as_ref();
     let bytes = serialize_model(model, config_json).map_err(|kind| Error::ModelFile {
         path: path.to_path_buf(),
         kind,
@@ -201,7 +202,8 @@ pub(crate) fn serialize_sorted<'a>(
 /// - [`Error::Io`] if the file cannot be opened or read;
 /// - [`Error::ModelFile`] with [`ModelFileError::IsDirectory`] if `path` is a folder, or with
 ///   the error of [`parse_model`] if the bytes are not a valid model file.
-pub fn load_model(path: &Path) -> Result<ModelFile> {
+pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     parse_model(&bytes).map_err(|kind| Error::ModelFile {
         path: path.to_path_buf(),

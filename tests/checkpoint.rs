@@ -25,6 +25,7 @@ fn schedule() -> Schedule {
         batches_per_epoch: Some(7),
         order: Order::Shuffled,
         binarize: Binarize::Stochastic,
+        drop_last: true,
     }
 }
 
@@ -222,6 +223,7 @@ fn valid() -> Checkpoint {
             batches_per_epoch: Some(4),
             order: Order::Sequential,
             binarize: Binarize::Threshold,
+            drop_last: true,
         },
         state: trainer.state(),
         position: RunPosition {

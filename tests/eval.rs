@@ -182,6 +182,7 @@ fn trained(dir: &std::path::Path, nh: usize, batches: usize, seed: u64) -> Rbm {
         batches_per_epoch: Some(batches),
         order: Order::Shuffled,
         binarize: Binarize::Stochastic,
+        drop_last: true,
     };
     train_dataset(&mut model, &mut trainer, &train, &schedule, |_| {}, |_| {}).unwrap();
     model

@@ -1030,6 +1030,7 @@ fn rows_of_the_wrong_size_for_the_model() {
         batches_per_epoch: Some(1),
         order: Order::Sequential,
         binarize: Binarize::None,
+        drop_last: true,
     };
     let err = train_dataset(&mut model, &mut trainer, &ds, &schedule, |_| {}, |_| {}).unwrap_err();
     let images = dir.join("train-images-idx3-ubyte");
@@ -1352,6 +1353,7 @@ fn seed_checkpoint(momentum: f32, pcd: bool) -> Vec<u8> {
             batches_per_epoch: Some(3),
             order: Order::Shuffled,
             binarize: Binarize::Stochastic,
+            drop_last: true,
         },
         state: trainer.state(),
         position: RunPosition {

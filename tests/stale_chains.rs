@@ -33,7 +33,10 @@ fn rows(chains: usize, seed: u64) -> Vec<f32> {
 /// The largest |a − b|.
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// `p(h | v)` of the chains' visible states before a step, computed afresh from `model`,
@@ -92,7 +95,10 @@ fn a_model_changed_through_its_accessors_is_seen() {
 fn a_model_of_other_sizes_is_an_error() {
     let model = sharp_model(1);
     let mut g = Gibbs::new(&model, &rows(2, 1), StreamKey::new(1)).unwrap();
-    for other in [Rbm::zeros(NV, NH + 1).unwrap(), Rbm::zeros(NV + 1, NH).unwrap()] {
+    for other in [
+        Rbm::zeros(NV, NH + 1).unwrap(),
+        Rbm::zeros(NV + 1, NH).unwrap(),
+    ] {
         let err = g.run(&other, 1).unwrap_err();
         assert!(matches!(err, Error::Shape(_)), "{err}");
     }

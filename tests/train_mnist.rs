@@ -59,6 +59,7 @@ fn short_training_lowers_reconstruction_error() {
         batches_per_epoch: Some(150),
         order: Order::Shuffled,
         binarize: Binarize::Stochastic,
+        drop_last: true,
     };
     let history =
         train_dataset(&mut model, &mut trainer, &train, &schedule, |_| {}, |_| {}).unwrap();
@@ -89,6 +90,7 @@ fn rows_of_the_wrong_size_are_an_error() {
         batches_per_epoch: Some(1),
         order: Order::Sequential,
         binarize: Binarize::None,
+        drop_last: true,
     };
     let err =
         train_dataset(&mut model, &mut trainer, &train, &schedule, |_| {}, |_| {}).unwrap_err();

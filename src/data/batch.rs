@@ -186,6 +186,32 @@ pub fn fill_batch(
     out: &mut [f32],
 ) -> Result<()> {
     let n = ds.row_len();
+    fill_rows(ds.len(), n, indices, binarize, key, out, |i| {
+        RowRef::Bytes(ds.row(i))
+    })
+}
+
+/// One row of a source of rows: bytes (grey levels `x / 255`) or values in `[0, 1]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RowRef<'a> {
+    /// Pixels `0..=255`, read as `x / 255`.
+    Bytes(&'a [u8]),
+    /// Values in `[0, 1]`, as they are.
+    Values(&'a [f32]),
+}
+
+/// [`fill_batch`] over any rows: `row(i)` is row `i` (`i < n_rows`) of `row_len` values.
+/// Checks the lengths and indices first (leaving `out` untouched on an error); small batches
+/// on this thread, large ones a row per task.
+pub(crate) fn fill_rows<'a>(
+    n_rows: usize,
+    n: usize,
+    indices: &[u32],
+    binarize: Binarize,
+    key: StreamKey,
+    out: &mut [f32],
+    row: impl Fn(usize) -> RowRef<'a> + Sync,
+) -> Result<()> {
     if indices.len().checked_mul(n) != Some(out.len()) {
         return Err(Error::Shape(format!(
             "batch buffer holds {} values, {} rows of {n} need {}",
@@ -194,29 +220,28 @@ pub fn fill_batch(
             indices.len().saturating_mul(n)
         )));
     }
-    if let Some(&bad) = indices.iter().find(|&&i| i as usize >= ds.len()) {
+    if let Some(&bad) = indices.iter().find(|&&i| i as usize >= n_rows) {
         return Err(Error::Shape(format!(
-            "row index {bad} out of range for a dataset of {} rows",
-            ds.len()
+            "row index {bad} out of range for {n_rows} rows"
         )));
     }
     if n == 0 {
         return Ok(());
     }
-    let row = |(r, (dst, &i)): (usize, (&mut [f32], &u32))| {
-        fill_row(ds.row(i as usize), binarize, key.derive(r as u64), dst)
+    let fill = |(r, (dst, &i)): (usize, (&mut [f32], &u32))| {
+        fill_row(row(i as usize), binarize, key.derive(r as u64), dst)
     };
     if out.len() < crate::pass::PARALLEL_MIN_VALUES {
         // Small batches on this thread, without touching the thread pool.
         out.chunks_exact_mut(n)
             .zip(indices)
             .enumerate()
-            .for_each(row);
+            .for_each(fill);
     } else {
         out.par_chunks_exact_mut(n)
             .zip(indices.par_iter())
             .enumerate()
-            .for_each(row);
+            .for_each(fill);
     }
     Ok(())
 }
@@ -224,13 +249,19 @@ pub fn fill_batch(
 /// Pixels per call of the Bernoulli kernel in [`fill_row`] (its probabilities on the stack).
 const BERNOULLI_CHUNK: usize = 64;
 
-/// One row of [`fill_batch`].
-fn fill_row(src: &[u8], binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
-    let pairs = dst.iter_mut().zip(src);
-    match binarize {
-        Binarize::None => pairs.for_each(|(d, &x)| *d = grey(x)),
-        Binarize::Threshold => pairs.for_each(|(d, &x)| *d = if x >= 128 { 1.0 } else { 0.0 }),
-        Binarize::Stochastic => {
+/// One row of [`fill_rows`]. Values in `[0, 1]` are the probabilities of their Bernoulli
+/// draws themselves; bytes are converted to grey levels a chunk at a time. Draw `i` of `key`
+/// decides unit `i` either way, so bytes `x` and values `x / 255` give the same row.
+fn fill_row(src: RowRef<'_>, binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
+    match (src, binarize) {
+        (RowRef::Bytes(src), Binarize::None) => {
+            dst.iter_mut().zip(src).for_each(|(d, &x)| *d = grey(x))
+        }
+        (RowRef::Bytes(src), Binarize::Threshold) => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &x)| *d = if x >= 128 { 1.0 } else { 0.0 }),
+        (RowRef::Bytes(src), Binarize::Stochastic) => {
             let mut p = [0.0f32; BERNOULLI_CHUNK];
             let chunks = dst
                 .chunks_mut(BERNOULLI_CHUNK)
@@ -241,6 +272,13 @@ fn fill_row(src: &[u8], binarize: Binarize, key: StreamKey, dst: &mut [f32]) {
                 rbm_kernels::bernoulli(p, key, (c * BERNOULLI_CHUNK) as u64, d);
             }
         }
+        (RowRef::Values(src), Binarize::None) => dst.copy_from_slice(src),
+        // `x ≥ 128` for bytes is `x / 255 > 0.5`.
+        (RowRef::Values(src), Binarize::Threshold) => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &x)| *d = if x > 0.5 { 1.0 } else { 0.0 }),
+        (RowRef::Values(src), Binarize::Stochastic) => rbm_kernels::bernoulli(src, key, 0, dst),
     }
 }
 

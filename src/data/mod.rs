@@ -6,6 +6,9 @@
 //!   sized by its header) when `.gz`.
 //! - [`dataset`]: [`Dataset`], images `[n, rows, cols]` plus labels `[n]`; the standard MNIST
 //!   file names ([`Split`], [`open_split`]) and folder discovery ([`find_dataset`]).
+//! - [`rows`]: [`Rows`], rows of your own held in memory (`f32` in `[0, 1]` or `u8` grey
+//!   levels), and [`RowSource`], what training and evaluation read from (a [`Dataset`] or
+//!   [`Rows`]).
 //! - [`batch`]: epoch orders ([`Batches`]) and binarized minibatches in caller-owned `f32`
 //!   buffers ([`fill_batch`]).
 //!
@@ -15,6 +18,7 @@ pub mod batch;
 pub mod dataset;
 pub mod file;
 pub mod idx;
+pub mod rows;
 
 pub use batch::{Batches, Binarize, EPOCH_TAG, Order, fill_batch};
 pub use dataset::{
@@ -23,3 +27,4 @@ pub use dataset::{
 };
 pub use file::IdxFile;
 pub use idx::{ElemType, IdxHeader, IdxView, MAX_DIMS, parse, parse_header};
+pub use rows::{RowSource, Rows};

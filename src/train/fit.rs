@@ -1,11 +1,11 @@
-//! The epoch loop over an IDX dataset.
+//! The epoch loop over a source of rows: an IDX dataset or rows in memory.
 
 use std::time::Instant;
 
 use rbm_kernels::StreamKey;
 
-use crate::data::{Batches, Binarize, Dataset, Order, fill_batch};
-use crate::error::{DatasetError, Error, Result};
+use crate::data::{Batches, Binarize, Order, RowSource};
+use crate::error::{Error, Result};
 use crate::model::Rbm;
 use crate::rng::tags;
 use crate::train::Trainer;
@@ -15,13 +15,29 @@ use crate::train::Trainer;
 pub struct Schedule {
     /// Epochs (`≥ 1`).
     pub epochs: usize,
-    /// Batches per epoch; `None` for every whole batch of the dataset (a last partial batch
-    /// is dropped). The reference notebook stops after 301 batches of an unshuffled loader.
+    /// Batches per epoch; `None` for every batch of the data. The reference notebook stops
+    /// after 301 batches of an unshuffled loader.
     pub batches_per_epoch: Option<usize>,
     /// Unshuffled (the notebook's loader) or a fresh permutation each epoch.
     pub order: Order,
     /// Stochastic (the notebook), threshold or none.
     pub binarize: Binarize,
+    /// Whether an epoch drops its last batch when it is shorter than the batch size
+    /// (PyTorch's `drop_last`): `true` (the default of records written before this field,
+    /// and what `rbm train` does) trains on whole batches only; `false` also trains on the
+    /// last rows, a step averaged over fewer rows.
+    #[serde(default = "drop_last_default", skip_serializing_if = "is_true")]
+    pub drop_last: bool,
+}
+
+/// Records without `drop_last` dropped the last partial batch.
+fn drop_last_default() -> bool {
+    true
+}
+
+/// `drop_last: true` is not written, so that records stay as they were before the field.
+fn is_true(x: &bool) -> bool {
+    *x
 }
 
 /// Means over one epoch's batches.
@@ -86,17 +102,20 @@ pub trait Observer {
     }
 }
 
-/// Trains `model` on `ds` for `schedule.epochs` epochs with `trainer`, calling `on_batch`
-/// after each batch (with the number of batches done in the epoch) and `on_epoch` after each
-/// epoch. Batch `s` of the whole run is binarized from the stream `(seed, BINARIZE, s)`.
+/// Trains `model` on the rows of `ds` (an IDX [`Dataset`](crate::data::Dataset) or
+/// [`Rows`](crate::data::Rows) in memory) for `schedule.epochs` epochs with `trainer`, calling
+/// `on_batch` after each batch (with the number of batches done in the epoch) and `on_epoch`
+/// after each epoch. Batch `s` of the whole run is binarized from the stream
+/// `(seed, BINARIZE, s)`.
 ///
 /// # Errors
-/// [`Error::Dataset`] if the rows do not have `V` values; [`Error::Config`] if the schedule
-/// asks for more batches than an epoch has or for none; [`Error::Diverged`] from the trainer.
+/// [`Error::Dataset`] (for a file) or [`Error::Shape`] if the rows do not have `V` values;
+/// [`Error::Config`] if the schedule asks for more batches than an epoch has or for none;
+/// [`Error::Diverged`] from the trainer.
 pub fn train_dataset(
     model: &mut Rbm,
     trainer: &mut Trainer,
-    ds: &Dataset,
+    ds: &(impl RowSource + ?Sized),
     schedule: &Schedule,
     on_batch: impl FnMut(usize),
     on_epoch: impl FnMut(&EpochStats),
@@ -131,22 +150,20 @@ pub fn train_dataset(
 pub fn train_dataset_from(
     model: &mut Rbm,
     trainer: &mut Trainer,
-    ds: &Dataset,
+    ds: &(impl RowSource + ?Sized),
     schedule: &Schedule,
     position: &mut RunPosition,
     observer: &mut impl Observer,
 ) -> Result<()> {
-    if ds.row_len() != model.n_visible() {
-        return Err(Error::Dataset {
-            path: ds.images_file().path().to_path_buf(),
-            kind: DatasetError::RowSize {
-                expected: model.n_visible(),
-                found: ds.row_len(),
-            },
-        });
-    }
+    ds.check_row_len(model.n_visible())?;
     let cfg = trainer.config().clone();
-    let mut batches = Batches::new(ds.len(), cfg.batch_size, schedule.order, cfg.seed, true)?;
+    let mut batches = Batches::new(
+        ds.n_rows(),
+        cfg.batch_size,
+        schedule.order,
+        cfg.seed,
+        schedule.drop_last,
+    )?;
     let n = batches_per_epoch(&batches, schedule)?;
     if position.epoch > schedule.epochs || position.batch > n {
         return Err(Error::Config(format!(
@@ -164,20 +181,20 @@ pub fn train_dataset_from(
             // The batch's binarization and the step with the pool's workers awake throughout
             // (see `Trainer::step`).
             let indices = batches.indices(position.batch);
+            let rows = &mut buf[..indices.len() * model.n_visible()];
             let s = crate::awake::run_awake(|| {
-                fill_batch(
-                    ds,
+                ds.fill(
                     indices,
                     schedule.binarize,
                     key.derive(trainer.steps()),
-                    &mut buf,
+                    rows,
                 )?;
-                trainer.step(model, &buf)
+                trainer.step(model, rows)
             })?;
             position.batch += 1;
             position.loss_sum += s.loss;
             position.recon_sum += s.recon_error;
-            observer.batch(position.batch, &buf);
+            observer.batch(position.batch, rows);
             observer.step_end(model, trainer, position)?;
         }
         let stats = EpochStats {
@@ -208,7 +225,7 @@ fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {
     }
     if n > available {
         return Err(Error::Config(format!(
-            "{n} batches per epoch asked, the dataset has {available} whole batches of {}",
+            "{n} batches per epoch asked, the data have {available} batches of {}",
             batches.batch_size()
         )));
     }

@@ -415,6 +415,10 @@ pub struct Trainer {
     n_visible: usize,
     n_hidden: usize,
     ws: Workspace,
+    /// The buffers of a batch shorter than `batch_size` (an epoch's last), made for the size
+    /// of the last such batch; and whether the last step used them.
+    short: Option<Workspace>,
+    last_short: bool,
     velocity: Option<update::Velocity>,
     /// PCD: the chains' visible states, `C × V`, once started.
     persistent: Option<Vec<f32>>,
@@ -440,6 +444,8 @@ impl Trainer {
         let (b, c) = (config.batch_size, config.negative_rows());
         Ok(Trainer {
             ws: Workspace::new(b, c, config.pcd, nv, nh)?,
+            short: None,
+            last_short: false,
             velocity: config.has_momentum().then(|| update::Velocity::new(nv, nh)),
             persistent: None,
             offsets: None,
@@ -591,25 +597,40 @@ impl Trainer {
     /// The negative-phase visible samples `V_k` of the last step (`C × V`, one row per
     /// chain): the "reconstruction after k steps" of the reference notebook for CD.
     pub fn negative_visible(&self) -> &[f32] {
-        &self.ws.vk
+        &self.last_workspace().vk
+    }
+
+    /// The buffers of the last step.
+    fn last_workspace(&self) -> &Workspace {
+        match (&self.short, self.last_short) {
+            (Some(short), true) => short,
+            _ => &self.ws,
+        }
     }
 
     /// The reconstruction of the last batch (`B × V`): for CD-k `p(v | H_{k−1})`, the
     /// probabilities from which `V_k` was drawn, which the reference notebook shows as its
     /// reconstructions; for PCD `p(v | H₀)`, from the batch's own hidden sample.
     pub fn reconstruction(&self) -> &[f32] {
+        let ws = self.last_workspace();
         if self.config.pcd {
-            &self.ws.recon
+            &ws.recon
         } else {
-            &self.ws.v_prob
+            &ws.v_prob
         }
     }
 
-    /// One CD-k (or PCD-k) step on the batch `v0` (`B × V` with `B` the configured batch
-    /// size, values in `[0, 1]`, usually 0/1), updating `model` in place.
+    /// One CD-k (or PCD-k) step on the batch `v0` (`B × V` with `B` from 1 to the configured
+    /// batch size, values in `[0, 1]`, usually 0/1), updating `model` in place. A batch
+    /// shorter than the configured size (an epoch's last) is averaged over its own rows; for
+    /// CD its chains are its rows, PCD keeps its persistent chains. Its buffers are made on
+    /// the first such batch and kept for the next one of the same size.
     ///
     /// # Errors
-    /// [`Error::Shape`] if `v0` or `model` do not have the sizes this trainer was made for;
+    /// [`Error::Shape`] if `v0` or `model` do not have the sizes this trainer was made for
+    /// (`v0` empty, longer than a batch or not whole rows); [`Error::Value`] naming the first
+    /// value of `v0` that is NaN or outside `[0, 1]` (nothing is changed then);
+    /// [`Error::Config`] if a short batch's buffers cannot be allocated;
     /// [`Error::Diverged`] if the loss, a weight or a bias became non-finite (the model is
     /// then left with the non-finite values: keep a copy or a checkpoint to roll back to).
     pub fn step(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
@@ -622,7 +643,37 @@ impl Trainer {
     }
 
     fn step_on_pool(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
-        self.check_shapes(model, v0)?;
+        let rows = self.check_shapes(model, v0)?;
+        self.last_short = rows != self.config.batch_size;
+        if !self.last_short {
+            return self.step_rows(model, v0, rows);
+        }
+        let c = self.chain_rows(rows);
+        let (nv, nh, pcd) = (self.n_visible, self.n_hidden, self.config.pcd);
+        let mut short = match self.short.take() {
+            Some(ws) if ws.h0_prob.len() == rows * nh => ws,
+            _ => Workspace::new(rows, c, pcd, nv, nh)?,
+        };
+        // The step runs on the short batch's buffers, put in the place of the full ones.
+        std::mem::swap(&mut self.ws, &mut short);
+        let result = self.step_rows(model, v0, rows);
+        std::mem::swap(&mut self.ws, &mut short);
+        self.short = Some(short);
+        result
+    }
+
+    /// The negative phase's chains for a batch of `rows` rows: the persistent chains with
+    /// PCD, else one per row.
+    fn chain_rows(&self, rows: usize) -> usize {
+        if self.config.pcd {
+            self.config.negative_rows()
+        } else {
+            rows
+        }
+    }
+
+    /// [`Trainer::step`] on a checked batch of `rows` rows, with `self.ws` sized for it.
+    fn step_rows(&mut self, model: &mut Rbm, v0: &[f32], rows: usize) -> Result<StepStats> {
         let key = StreamKey::new(self.config.seed)
             .derive(tags::STEP)
             .derive(self.steps);
@@ -643,7 +694,7 @@ impl Trainer {
                 add_into(nhb, hb, &fast.h_bias);
             });
         }
-        let recon_error = self.gibbs_phases(model, v0, key);
+        let recon_error = self.gibbs_phases(model, v0, rows, key);
         let loss = loss(model, v0, &mut self.ws);
         let ws = &mut self.ws;
         let (nv, nh) = (self.n_visible, self.n_hidden);
@@ -710,8 +761,8 @@ impl Trainer {
     /// Positive phase and `k` Gibbs steps; returns the reconstruction error. With fast
     /// weights the chains sample from the model plus them, and their final hidden
     /// probabilities (for the gradient) come from the model alone.
-    fn gibbs_phases(&mut self, model: &Rbm, v0: &[f32], key: StreamKey) -> f64 {
-        let (b, c) = (self.config.batch_size, self.config.negative_rows());
+    fn gibbs_phases(&mut self, model: &Rbm, v0: &[f32], b: usize, key: StreamKey) -> f64 {
+        let c = self.chain_rows(b);
         let nh = self.n_hidden;
         let ws = &mut self.ws;
         let chain_model = self.fast.as_ref().map_or(model, |(_, neg)| neg);
@@ -852,8 +903,10 @@ impl Trainer {
         recon
     }
 
-    /// [`Error::Shape`] unless `model` and the batch `v0` have the trainer's sizes.
-    fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<()> {
+    /// [`Error::Shape`] unless `model` has the trainer's sizes and `v0` is 1 to `batch_size`
+    /// whole rows; [`Error::Value`] unless every value of `v0` is in `[0, 1]`. Returns the
+    /// rows.
+    fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<usize> {
         if model.n_visible() != self.n_visible || model.n_hidden() != self.n_hidden {
             return Err(Error::Shape(format!(
                 "trainer made for a {}–{} model, given a {}–{} one",
@@ -863,17 +916,37 @@ impl Trainer {
                 model.n_hidden()
             )));
         }
-        let want = self.config.batch_size * self.n_visible;
-        if v0.len() != want {
+        let (b, nv) = (self.config.batch_size, self.n_visible);
+        let rows = v0.len() / nv;
+        if v0.is_empty() || !v0.len().is_multiple_of(nv) || rows > b {
             return Err(Error::Shape(format!(
-                "a batch of {} rows of {} units needs {want} values, got {}",
-                self.config.batch_size,
-                self.n_visible,
+                "a batch of 1 to {b} rows of {nv} units needs a multiple of {nv} values up to {}, got {}",
+                b * nv,
                 v0.len()
             )));
         }
-        Ok(())
+        if let Some(k) = first_outside_unit_interval(v0) {
+            return Err(Error::Value {
+                row: k / nv,
+                column: k % nv,
+                value: v0[k],
+            });
+        }
+        Ok(rows)
     }
+}
+
+/// The index of the first value of `x` that is NaN or outside `[0, 1]`, if any. Decided over
+/// blocks by an order-free test that vectorizes (a NaN fails both comparisons), then located.
+fn first_outside_unit_interval(x: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 256;
+    let bad = |b: &[f32]| !b.iter().fold(true, |ok, &v| ok & (v >= 0.0) & (v <= 1.0));
+    let block = x.chunks(BLOCK).position(bad)?;
+    let first = block * BLOCK;
+    x[first..]
+        .iter()
+        .position(|v| !(0.0..=1.0).contains(v))
+        .map(|i| first + i)
 }
 
 /// `out = a + b`, element by element.

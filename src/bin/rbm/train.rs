@@ -150,6 +150,7 @@ fn plan(a: &TrainArgs) -> Plan {
             batches_per_epoch: a.batches_per_epoch.map(|b| b as usize).or(p.per_epoch),
             order: p.order,
             binarize,
+            drop_last: true,
         },
         marginal_bias: a.marginal_bias || p.marginal_bias,
     }

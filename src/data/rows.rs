@@ -1,0 +1,222 @@
+//! Rows held in memory, and [`RowSource`]: what training, evaluation, features and sampling
+//! read rows from — an IDX [`Dataset`] (zero-copy, as mapped) or [`Rows`] of your own.
+
+use rbm_kernels::StreamKey;
+
+use super::batch::{Binarize, RowRef, fill_batch, fill_rows};
+use super::dataset::Dataset;
+use crate::error::{DatasetError, Error, Result};
+
+/// Row-major rows held in memory, without labels: `n_rows × n_cols` values, either `f32` in
+/// `[0, 1]` (binary 0/1 or grey levels, used as the probabilities of the visible units) or
+/// `u8` grey levels `0..=255` (read as `x / 255`, as IDX images are). Borrowed, never copied.
+///
+/// Every value is checked when the rows are made: NaN, an infinity or a value outside
+/// `[0, 1]` is an [`Error::Value`] naming its row and column (pixels `0..=255` that were not
+/// divided by 255 are caught here, before any training step).
+///
+/// ```
+/// use rbm::data::{RowSource, Rows};
+/// let data = vec![0.0, 1.0, 0.5, /* row 1 */ 1.0, 1.0, 0.0];
+/// let rows = Rows::new(&data, 3)?;
+/// assert_eq!((rows.n_rows(), rows.row_len()), (2, 3));
+///
+/// let err = Rows::new(&[0.0, 255.0, 1.0], 3).unwrap_err();
+/// assert!(matches!(err, rbm::Error::Value { row: 0, column: 1, .. }));
+///
+/// let pixels: Vec<u8> = vec![0, 128, 255, 64];
+/// let grey = Rows::from_bytes(&pixels, 2)?; // 2 rows of 2 pixels
+/// assert_eq!(grey.n_rows(), 2);
+/// # Ok::<(), rbm::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    values: Values<'a>,
+    n_cols: usize,
+    n_rows: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Values<'a> {
+    F32(&'a [f32]),
+    U8(&'a [u8]),
+}
+
+impl<'a> Rows<'a> {
+    /// Rows of `n_cols` values in `[0, 1]` from `values` (`n_rows × n_cols`, row-major).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `n_cols` is 0 or `values` is not a whole number of rows;
+    /// [`Error::Value`] for the first value (in row-major order) that is NaN, infinite or
+    /// outside `[0, 1]`.
+    pub fn new(values: &'a [f32], n_cols: usize) -> Result<Self> {
+        let n_rows = whole_rows(values.len(), n_cols)?;
+        if let Some(k) = values.iter().position(|x| !(0.0..=1.0).contains(x)) {
+            return Err(Error::Value {
+                row: k / n_cols,
+                column: k % n_cols,
+                value: values[k],
+            });
+        }
+        Ok(Rows {
+            values: Values::F32(values),
+            n_cols,
+            n_rows,
+        })
+    }
+
+    /// Rows of `n_cols` grey levels `0..=255` from `bytes` (`n_rows × n_cols`, row-major),
+    /// read as `x / 255`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `n_cols` is 0 or `bytes` is not a whole number of rows.
+    pub fn from_bytes(bytes: &'a [u8], n_cols: usize) -> Result<Self> {
+        let n_rows = whole_rows(bytes.len(), n_cols)?;
+        Ok(Rows {
+            values: Values::U8(bytes),
+            n_cols,
+            n_rows,
+        })
+    }
+
+    /// Row `i` as a [`RowRef`].
+    fn row(&self, i: usize) -> RowRef<'a> {
+        let span = i * self.n_cols..(i + 1) * self.n_cols;
+        match self.values {
+            Values::F32(v) => RowRef::Values(&v[span]),
+            Values::U8(b) => RowRef::Bytes(&b[span]),
+        }
+    }
+}
+
+/// The number of rows of `n_cols` values in `len` values.
+fn whole_rows(len: usize, n_cols: usize) -> Result<usize> {
+    if n_cols == 0 || !len.is_multiple_of(n_cols) {
+        return Err(Error::Shape(format!(
+            "rows in memory: {len} values is not a whole number of rows of {n_cols} values"
+        )));
+    }
+    Ok(len / n_cols)
+}
+
+/// Rows that the high-level API ([`crate::Estimator`]) and the epoch loop
+/// ([`crate::train::train_dataset`]) read: an IDX [`Dataset`] or [`Rows`] in memory.
+///
+/// Every value a source hands out is in `[0, 1]` (bytes are divided by 255), so a source
+/// needs no checking once made.
+pub trait RowSource: Sync {
+    /// The number of rows.
+    fn n_rows(&self) -> usize;
+
+    /// Values per row (the visible units of a model that reads them).
+    fn row_len(&self) -> usize;
+
+    /// Writes rows `indices` into `out` (`indices.len() × row_len()`), turned into visible
+    /// values as `binarize` says; row `r` of `out` draws from `key.derive(r)` (see
+    /// [`fill_batch`] for the draws, which are the same for a byte `x` and a value `x / 255`).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `out` does not have that length or an index is out of range
+    /// (`out` is then left untouched).
+    fn fill(
+        &self,
+        indices: &[u32],
+        binarize: Binarize,
+        key: StreamKey,
+        out: &mut [f32],
+    ) -> Result<()>;
+
+    /// [`Error::Dataset`] (for a file) or [`Error::Shape`] unless rows have `expected` values.
+    ///
+    /// # Errors
+    /// As said.
+    fn check_row_len(&self, expected: usize) -> Result<()> {
+        if self.row_len() == expected {
+            return Ok(());
+        }
+        Err(Error::Shape(format!(
+            "rows have {} values, the model has {expected} visible units",
+            self.row_len()
+        )))
+    }
+
+    /// The mean of each column (`row_len()` values in `[0, 1]`; zeros without rows): the
+    /// marginals that base-rate models and visible-bias initialisations start from.
+    fn column_means(&self) -> Vec<f64> {
+        let n = self.row_len();
+        let mut sums = vec![0.0f64; n];
+        let mut buf = vec![0.0f32; n];
+        for i in 0..self.n_rows() {
+            // The grey values, so no key is drawn from; the index is in range.
+            if self
+                .fill(&[i as u32], Binarize::None, StreamKey::new(0), &mut buf)
+                .is_ok()
+            {
+                sums.iter_mut()
+                    .zip(&buf)
+                    .for_each(|(s, &x)| *s += f64::from(x));
+            }
+        }
+        let n_rows = self.n_rows().max(1) as f64;
+        sums.into_iter().map(|s| s / n_rows).collect()
+    }
+}
+
+impl RowSource for Rows<'_> {
+    fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    fn row_len(&self) -> usize {
+        self.n_cols
+    }
+
+    fn fill(
+        &self,
+        indices: &[u32],
+        binarize: Binarize,
+        key: StreamKey,
+        out: &mut [f32],
+    ) -> Result<()> {
+        fill_rows(self.n_rows, self.n_cols, indices, binarize, key, out, |i| {
+            self.row(i)
+        })
+    }
+}
+
+impl RowSource for Dataset {
+    fn n_rows(&self) -> usize {
+        self.len()
+    }
+
+    fn row_len(&self) -> usize {
+        Dataset::row_len(self)
+    }
+
+    fn fill(
+        &self,
+        indices: &[u32],
+        binarize: Binarize,
+        key: StreamKey,
+        out: &mut [f32],
+    ) -> Result<()> {
+        fill_batch(self, indices, binarize, key, out)
+    }
+
+    fn check_row_len(&self, expected: usize) -> Result<()> {
+        if Dataset::row_len(self) == expected {
+            return Ok(());
+        }
+        Err(Error::Dataset {
+            path: self.images_file().path().to_path_buf(),
+            kind: DatasetError::RowSize {
+                expected,
+                found: Dataset::row_len(self),
+            },
+        })
+    }
+
+    fn column_means(&self) -> Vec<f64> {
+        super::dataset::mean_pixels(self)
+    }
+}

@@ -1,0 +1,252 @@
+//! The settings of an [`Estimator`](super::Estimator): defaults, a builder, and the negative
+//! phase as one enum of strategies.
+
+use crate::data::{Binarize, Order};
+use crate::error::{Error, Result};
+use crate::train::{FastWeights, MAX_TEMPERATURES, Tempering, TrainConfig};
+
+/// How the negative phase of training samples from the model: one strategy, with its own
+/// settings, so that no illegal combination can be written.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Method {
+    /// Contrastive divergence, CD-k: `k` Gibbs steps from each batch row (Hinton 2002).
+    Cd,
+    /// Persistent CD, PCD-k (Tieleman 2008): chains that continue from one step to the next.
+    Pcd {
+        /// The persistent chains; `None` for one per batch row.
+        chains: Option<usize>,
+    },
+    /// Fast-weights PCD (Tieleman & Hinton 2009): the chains sample from the model plus fast
+    /// weights that follow the gradient at rate `fast_lr` and decay by `decay` each step.
+    FastPcd {
+        /// The persistent chains; `None` for one per batch row.
+        chains: Option<usize>,
+        /// The fast weights' learning rate (`> 0`).
+        fast_lr: f32,
+        /// Their decay per step, in `[0, 1)` (the paper: 0.95).
+        decay: f32,
+    },
+    /// Parallel tempering: `temperatures` sets of persistent chains at inverse temperatures
+    /// spaced evenly from 1 to `beta_min`, neighbours exchanging states.
+    Tempering {
+        /// Chains per temperature; `None` for one per batch row.
+        chains: Option<usize>,
+        /// Inverse temperatures, 2 to [`MAX_TEMPERATURES`].
+        temperatures: usize,
+        /// The hottest chains' inverse temperature, in `[0, 1)`.
+        beta_min: f32,
+    },
+}
+
+/// The settings of an [`Estimator`](super::Estimator), with defaults for a first model and a
+/// builder: `Config::default().hidden(64).epochs(20).seed(7)`.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `n_hidden` | 256 | hidden units `H` |
+/// | `epochs` | 10 | passes over the data of [`fit`](super::Estimator::fit) |
+/// | `batch_size` | 64 | rows per step; an epoch's last, shorter batch is used unless `drop_last` |
+/// | `k` | 1 | Gibbs steps of the negative phase |
+/// | `learning_rate` | 0.1 | the step size (of the first step, with `lr_end`) |
+/// | `lr_end` | `None` | decay the rate linearly to this over `fit`'s steps |
+/// | `method` | [`Method::Cd`] | how the negative phase samples |
+/// | `momentum` | 0 | SGD momentum in `[0, 1)` |
+/// | `weight_decay` | 0 | L2 penalty on `W` |
+/// | `centering` | `None` | centered gradient (Melchior et al. 2016) with offsets moving at this rate |
+/// | `marginal_bias` | `true` | start visible biases at the logits of the data's column means |
+/// | `binarize` | [`Binarize::Stochastic`] | how values in `[0, 1]` become training states |
+/// | `order` | [`Order::Shuffled`] | a fresh permutation of the rows each epoch |
+/// | `drop_last` | `false` | drop an epoch's last batch when shorter than `batch_size` |
+/// | `seed` | 0 | the one seed of initialisation, training and sampling |
+///
+/// ```
+/// use rbm::{Config, Method};
+/// let config = Config::default()
+///     .hidden(32)
+///     .k(3)
+///     .method(Method::Pcd { chains: Some(100) })
+///     .momentum(0.5)
+///     .seed(7);
+/// assert_eq!(config.n_hidden, 32);
+/// assert!(config.validate().is_ok());
+/// assert!(Config::default().learning_rate(-1.0).validate().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Hidden units `H` (`≥ 1`).
+    pub n_hidden: usize,
+    /// Epochs of [`fit`](super::Estimator::fit) (`≥ 1`).
+    pub epochs: usize,
+    /// Rows per training step (`≥ 1`).
+    pub batch_size: usize,
+    /// Gibbs steps of the negative phase (`≥ 1`).
+    pub k: usize,
+    /// The learning rate (`> 0`).
+    pub learning_rate: f32,
+    /// With `Some(end)`, the rate decays linearly from `learning_rate` to `end` over the steps
+    /// of [`fit`](super::Estimator::fit).
+    pub lr_end: Option<f32>,
+    /// The negative phase's strategy.
+    pub method: Method,
+    /// SGD momentum, in `[0, 1)`.
+    pub momentum: f32,
+    /// L2 weight decay on `W` (`≥ 0`).
+    pub weight_decay: f32,
+    /// Centering's moving-average rate, in `(0, 1]`; `None` for none.
+    pub centering: Option<f32>,
+    /// Whether the visible biases start at `log(p / (1 − p))` of the data's column means.
+    pub marginal_bias: bool,
+    /// How values in `[0, 1]` become the visible states of a training batch.
+    pub binarize: Binarize,
+    /// The order of the rows in each epoch.
+    pub order: Order,
+    /// Whether an epoch drops its last batch when it is shorter than `batch_size`.
+    pub drop_last: bool,
+    /// The one seed from which the initial weights, every training draw and the sampling
+    /// streams are derived.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            n_hidden: 256,
+            epochs: 10,
+            batch_size: 64,
+            k: 1,
+            learning_rate: 0.1,
+            lr_end: None,
+            method: Method::Cd,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            centering: None,
+            marginal_bias: true,
+            binarize: Binarize::Stochastic,
+            order: Order::Shuffled,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+/// A builder method per field.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets `n_hidden`.
+    hidden: n_hidden: usize;
+    /// Sets `epochs`.
+    epochs: epochs: usize;
+    /// Sets `batch_size`.
+    batch_size: batch_size: usize;
+    /// Sets `k`.
+    k: k: usize;
+    /// Sets `learning_rate`.
+    learning_rate: learning_rate: f32;
+    /// Sets `lr_end`.
+    lr_end: lr_end: Option<f32>;
+    /// Sets `method`.
+    method: method: Method;
+    /// Sets `momentum`.
+    momentum: momentum: f32;
+    /// Sets `weight_decay`.
+    weight_decay: weight_decay: f32;
+    /// Sets `centering`.
+    centering: centering: Option<f32>;
+    /// Sets `marginal_bias`.
+    marginal_bias: marginal_bias: bool;
+    /// Sets `binarize`.
+    binarize: binarize: Binarize;
+    /// Sets `order`.
+    order: order: Order;
+    /// Sets `drop_last`.
+    drop_last: drop_last: bool;
+    /// Sets `seed`.
+    seed: seed: u64;
+}
+
+impl Config {
+    /// Checks every value's domain.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first value out of its domain.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_hidden == 0 || self.epochs == 0 {
+            return Err(Error::Config(format!(
+                "n_hidden and epochs must be at least 1, got {} and {}",
+                self.n_hidden, self.epochs
+            )));
+        }
+        if let Method::Tempering { temperatures, .. } = self.method
+            && !(2..=MAX_TEMPERATURES).contains(&temperatures)
+        {
+            return Err(Error::Config(format!(
+                "temperatures must be 2 to {MAX_TEMPERATURES}, got {temperatures}"
+            )));
+        }
+        self.train_config(1).validate()
+    }
+
+    /// The low-level training configuration of these settings, with the learning-rate decay
+    /// (if any) spread over `steps` steps.
+    pub fn train_config(&self, steps: u64) -> TrainConfig {
+        let (pcd, chains, fast_weights, tempering) = match self.method {
+            Method::Cd => (false, None, None, None),
+            Method::Pcd { chains } => (true, chains, None, None),
+            Method::FastPcd {
+                chains,
+                fast_lr,
+                decay,
+            } => (true, chains, Some(FastWeights { lr: fast_lr, decay }), None),
+            Method::Tempering {
+                chains,
+                temperatures,
+                beta_min,
+            } => (
+                true,
+                chains,
+                None,
+                Some(Tempering {
+                    temperatures,
+                    beta_min,
+                }),
+            ),
+        };
+        TrainConfig {
+            k: self.k,
+            lr: self.learning_rate,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            batch_size: self.batch_size,
+            pcd,
+            seed: self.seed,
+            chains,
+            lr_end: self.lr_end,
+            anneal_steps: if self.lr_end.is_some() {
+                steps.max(1)
+            } else {
+                0
+            },
+            momentum_start: None,
+            momentum_steps: 0,
+            centering: self.centering,
+            fast_weights,
+            tempering,
+        }
+    }
+}
