@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, RowsMut, binary_indices, gather_rows_into};
 use rbm_kernels::{StreamKey, changed_indices};
 
-use crate::model::Rbm;
+use crate::params::Params;
 use crate::pass::{self, Conditional, Outputs, PassBuffers, RowIndex};
 
 /// Chain steps between two full passes: the flips of at most this many steps are added up
@@ -183,7 +183,7 @@ fn split_flips(new: &[f32], on: &mut [u32], off: &mut [u32], flips: usize) -> (u
 /// pass when `input` is not 0/1, and takes it (bit for bit) when the batch flips too much.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conditional_moved(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     old: &[f32],
     input: &[f32],
@@ -237,6 +237,7 @@ pub(crate) fn conditional_moved(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Rbm;
     use crate::test_rows::{flip_some, random_rows};
 
     /// `(pre, prob, state)` of a full pass of `x`.

@@ -14,7 +14,7 @@
 use rbm_kernels::binary::{Accumulate, binary_indices, gather_add};
 use rbm_kernels::{Mat, MatMut, changed_indices, gemm};
 
-use crate::model::Rbm;
+use crate::params::Params;
 use crate::pass::Conditional;
 
 /// Updates between two full recomputations of every row.
@@ -47,7 +47,7 @@ pub(crate) struct Incremental {
 
 impl Incremental {
     /// Tracks `rows` rows of the all-zero input (whose `pre` is 0 exactly).
-    pub(crate) fn new(m: &Rbm, dir: Conditional, rows: usize) -> Self {
+    pub(crate) fn new(m: &impl Params, dir: Conditional, rows: usize) -> Self {
         let (n_in, n_out) = dir.sizes(m);
         Incremental {
             dir,
@@ -81,7 +81,7 @@ impl Incremental {
     }
 
     /// Recomputes every row from `x` (`rows × n_in`, any values).
-    pub(crate) fn reset(&mut self, m: &Rbm, x: &[f32]) {
+    pub(crate) fn reset(&mut self, m: &impl Params, x: &[f32]) {
         let (n_in, n_out) = self.dir.sizes(m);
         self.binary = true;
         for r in 0..self.rows {
@@ -94,7 +94,7 @@ impl Incremental {
 
     /// The input changes from `old` (the last input) to `new` (both `rows × n_in`; `new` is
     /// usually 0/1, as sampled states are: a row with other values is recomputed in full).
-    pub(crate) fn update(&mut self, m: &Rbm, old: &[f32], new: &[f32]) {
+    pub(crate) fn update(&mut self, m: &impl Params, old: &[f32], new: &[f32]) {
         if !self.binary || self.updates + 1 >= REFRESH_EVERY {
             self.reset(m, new);
             return;
@@ -108,7 +108,7 @@ impl Incremental {
     }
 
     /// Moves row `r` from `old` to `new`.
-    fn update_row(&mut self, m: &Rbm, r: usize, old: &[f32], new: &[f32]) {
+    fn update_row(&mut self, m: &impl Params, r: usize, old: &[f32], new: &[f32]) {
         let n_flips = changed_indices(old, new, &mut self.flips);
         // Split the flips by direction without a branch: each index is written to both
         // lists, and only the list it belongs to moves on.
@@ -151,7 +151,7 @@ impl Incremental {
     }
 
     /// [`full_row`](Self::full_row) and `linear` of row `r` from `x`.
-    fn recompute_row(&mut self, m: &Rbm, r: usize, x: &[f32]) -> bool {
+    fn recompute_row(&mut self, m: &impl Params, r: usize, x: &[f32]) -> bool {
         let binary = self.full_row(m, r, x);
         self.linear[r] = if self.coef.is_empty() {
             0.0
@@ -168,7 +168,7 @@ impl Incremental {
 
     /// Recomputes row `r` from `x`: the gather over its ones when it is 0/1 (returns true),
     /// else a GEMM (returns false).
-    fn full_row(&mut self, m: &Rbm, r: usize, x: &[f32]) -> bool {
+    fn full_row(&mut self, m: &impl Params, r: usize, x: &[f32]) -> bool {
         let (n_in, n_out) = self.dir.sizes(m);
         let (w, ld) = self.dir.weights(m);
         let out = &mut self.pre[r * n_out..(r + 1) * n_out];
@@ -201,6 +201,7 @@ fn dot(coef: &[f64], x: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Rbm;
     use crate::pass::{self, RowIndex};
     use crate::test_rows::{flip_some, random_rows};
     use rbm_kernels::StreamKey;

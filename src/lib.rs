@@ -106,6 +106,7 @@ pub mod gibbs;
 mod incremental;
 pub mod model;
 pub mod model_file;
+mod params;
 mod pass;
 pub mod rng;
 #[cfg(test)]

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use rbm_kernels::{AlignedVec, StreamKey, binary, gather_stride, scalar};
 
 use crate::error::{Error, Result};
+use crate::params::Params;
 use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 
 /// A Bernoulli–Bernoulli Restricted Boltzmann Machine with `V` visible and `H` hidden units.
@@ -398,6 +399,36 @@ impl Rbm {
                 "{what}: expected {want} values, got {got}"
             )))
         }
+    }
+}
+
+impl Params for Rbm {
+    fn n_visible(&self) -> usize {
+        self.n_visible
+    }
+
+    fn n_hidden(&self) -> usize {
+        self.n_hidden
+    }
+
+    fn weights(&self) -> &[f32] {
+        &self.w
+    }
+
+    fn weights_t(&self) -> &[f32] {
+        Rbm::weights_t(self)
+    }
+
+    fn wt_stride(&self) -> usize {
+        Rbm::wt_stride(self)
+    }
+
+    fn v_bias(&self) -> &[f32] {
+        &self.v_bias
+    }
+
+    fn h_bias(&self) -> &[f32] {
+        &self.h_bias
     }
 }
 

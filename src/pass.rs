@@ -27,7 +27,7 @@ use rbm_kernels::binary::{
 };
 use rbm_kernels::{Mat, MatMut, StreamKey, gemm, sigmoid_affine, sigmoid_affine_sample};
 
-use crate::model::Rbm;
+use crate::params::Params;
 
 /// Batches of at most this many rows run on the calling thread.
 pub(crate) const ROW_BLOCK: usize = 8;
@@ -64,14 +64,14 @@ pub(crate) enum Conditional {
 
 impl Conditional {
     /// `(input units, output units)` per row.
-    pub(crate) fn sizes(self, m: &Rbm) -> (usize, usize) {
+    pub(crate) fn sizes(self, m: &impl Params) -> (usize, usize) {
         match self {
             Conditional::Hidden => (m.n_visible(), m.n_hidden()),
             Conditional::Visible => (m.n_hidden(), m.n_visible()),
         }
     }
 
-    pub(crate) fn bias(self, m: &Rbm) -> &[f32] {
+    pub(crate) fn bias(self, m: &impl Params) -> &[f32] {
         match self {
             Conditional::Hidden => m.h_bias(),
             Conditional::Visible => m.v_bias(),
@@ -80,7 +80,7 @@ impl Conditional {
 
     /// The `input × output` weight matrix of this pass, row-major (`Wᵀ` or `W`), and its
     /// row stride.
-    pub(crate) fn weights(self, m: &Rbm) -> (&[f32], usize) {
+    pub(crate) fn weights(self, m: &impl Params) -> (&[f32], usize) {
         match self {
             Conditional::Hidden => (m.weights_t(), m.wt_stride()),
             Conditional::Visible => (m.weights(), m.n_visible()),
@@ -181,7 +181,7 @@ fn sparse_enough(ones: usize, rows: usize, n: usize) -> bool {
 /// `pre = input · M` (no bias) for `rows` rows, by the binary product when `input` is 0/1 and
 /// sparse enough (indexed into `index`), else by GEMM.
 pub(crate) fn preactivation(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     input: &[f32],
     rows: usize,
@@ -199,7 +199,7 @@ pub(crate) fn preactivation(
 /// `pre = input · M`, `prob = σ(pre + bias)` and, when `sample` is given, `state ~ prob` with
 /// row `r` drawing from `key.derive(r)`.
 pub(crate) fn conditional(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     input: &[f32],
     rows: usize,
@@ -229,7 +229,7 @@ fn sigmoid_or_sample(sample: Option<(&mut [f32], StreamKey)>) -> Epilogue<'_> {
 /// [`conditional`] with `bufs.index` already holding the lists of the ones of `input`
 /// (`ones` in all, as [`RowIndex::build`] would have made them): the same results.
 pub(crate) fn conditional_indexed(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     input: &[f32],
     rows: usize,
@@ -253,7 +253,7 @@ pub(crate) fn conditional_indexed(
 /// (`n_out` values) the layer's bias already multiplied by `β`, the conditional of the
 /// tempered model `p_β ∝ exp(−β·E)`.
 pub(crate) fn conditional_tempered(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     input: &[f32],
     rows: usize,
@@ -290,7 +290,7 @@ enum Epilogue<'a> {
 /// `indexed`: the ones of `input` when `bufs.index` already lists them.
 #[allow(clippy::too_many_arguments)]
 fn pass(
-    m: &Rbm,
+    m: &impl Params,
     dir: Conditional,
     input: &[f32],
     rows: usize,
