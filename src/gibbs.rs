@@ -4,10 +4,10 @@
 use rayon::prelude::*;
 use rbm_kernels::{StreamKey, sigmoid_affine_sample};
 
+use crate::compute::incremental::Incremental;
+use crate::compute::pass::Conditional;
 use crate::error::{Error, Result};
-use crate::incremental::Incremental;
 use crate::model::Rbm;
-use crate::pass::Conditional;
 
 /// A batch of Gibbs chains of one model.
 ///

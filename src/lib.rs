@@ -86,32 +86,38 @@
 //!
 //! # Features
 //!
-//! `cli` (default): the `rbm` command-line tool, its figures and plots. `linalg`: the SVD of
-//! the logic-gate analysis (nalgebra). With `default-features = false` the library depends on
-//! neither.
+//! `cli` (default): the `rbm` command-line tool (with `figures` and `linalg`). `figures`: PNG
+//! files and SVG plots ([`figures::png`], [`figures::plots`]) without the command line's
+//! dependencies. `linalg`: the SVD of the logic-gate analysis (nalgebra). With
+//! `default-features = false` the library depends on none of them.
+//!
+//! # Layers
+//!
+//! From the bottom: the `rbm-kernels` crate (SIMD kernels, the counter-based generator);
+//! `compute` (private: passes over a view of the parameters, moved pre-activations, the pool);
+//! [`model`] ([`Rbm`]) and [`gibbs`]; [`train`] and [`eval`]; [`data`] (IDX files, rows, batches)
+//! and [`io`] (model files, checkpoints, atomic writes); [`estimator`] on top. [`figures`] and
+//! [`experiments`] (the notebook's) serve the command line. No file imports one that imports it
+//! back.
 #![deny(missing_docs)]
 
-pub mod atomic;
-mod awake;
-pub mod checkpoint;
+mod compute;
 pub mod data;
 pub mod datasets;
-mod delta;
 pub mod error;
 pub mod estimator;
 pub mod eval;
 pub mod experiments;
-pub mod gates;
+pub mod figures;
 pub mod gibbs;
-mod incremental;
+pub mod io;
 pub mod model;
-pub mod model_file;
-mod params;
-mod pass;
 pub mod rng;
 #[cfg(test)]
 mod test_rows;
 pub mod train;
+
+pub use io::{atomic, checkpoint, model_file};
 
 pub use error::{DatasetError, Error, IdxError, ModelFileError, Result};
 pub use estimator::{Config, Estimator, Likelihood, LogLikelihood, Method};

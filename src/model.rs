@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use rbm_kernels::{AlignedVec, StreamKey, binary, gather_stride, scalar};
 
+use crate::compute::params::Params;
+use crate::compute::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::error::{Error, Result};
-use crate::params::Params;
-use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 
 /// A Bernoulli–Bernoulli Restricted Boltzmann Machine with `V` visible and `H` hidden units.
 ///

@@ -3,15 +3,15 @@
 #![cfg(feature = "cli")]
 
 use rbm::Rbm;
-use rbm::experiments::font::text_width;
+use rbm::experiments::gates::{GateConfig, GateFn, train_gate};
 use rbm::experiments::gates_analysis::{bit_traces, truth_table};
 use rbm::experiments::generation::{snapshot_grid, snapshots};
-use rbm::experiments::grid::{GridLayout, make_grid, normalize_each};
-use rbm::experiments::plots::{CHAIN_COLOR, K_COLOR, loss_svg, traces_svg};
-use rbm::experiments::png::encode_png;
-use rbm::gates::{GateConfig, GateFn, train_gate};
+use rbm::figures::font::text_width;
+use rbm::figures::grid::{GridLayout, make_grid, normalize_each};
+use rbm::figures::plots::{CHAIN_COLOR, K_COLOR, loss_svg, traces_svg};
+use rbm::figures::png::encode_png;
 use rbm::train::EpochStats;
-use rbm::{StreamKey, experiments::grid::GreyImage};
+use rbm::{StreamKey, figures::grid::GreyImage};
 
 /// `n` images of `h × w`; pixel `p` of image `i` is `((i · 7 + p) mod 11) / 10`.
 fn images(n: usize, h: usize, w: usize) -> Vec<f32> {

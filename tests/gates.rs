@@ -1,6 +1,6 @@
 //! The logic-gate experiment reaches the reference notebook's success rates.
 
-use rbm::gates::{GateConfig, GateFn, clamped_accuracy, train_gate};
+use rbm::experiments::gates::{GateConfig, GateFn, clamped_accuracy, train_gate};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

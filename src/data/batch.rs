@@ -231,7 +231,7 @@ pub(crate) fn fill_rows<'a>(
     let fill = |(r, (dst, &i)): (usize, (&mut [f32], &u32))| {
         fill_row(row(i as usize), binarize, key.derive(r as u64), dst)
     };
-    if out.len() < crate::pass::PARALLEL_MIN_VALUES {
+    if out.len() < crate::compute::pass::PARALLEL_MIN_VALUES {
         // Small batches on this thread, without touching the thread pool.
         out.chunks_exact_mut(n)
             .zip(indices)

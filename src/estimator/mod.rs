@@ -16,8 +16,8 @@ use rbm_kernels::StreamKey;
 use crate::data::{Binarize, RowSource};
 use crate::error::{Error, Result};
 use crate::gibbs::Gibbs;
+use crate::io::model_file::{load_model, save_model};
 use crate::model::Rbm;
-use crate::model_file::{load_model, save_model};
 use crate::rng::tags;
 use crate::train::{EpochStats, Observer, RunPosition, Schedule, Trainer, train_dataset_from};
 

@@ -9,10 +9,10 @@ use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
 use super::{BaseRate, log_mean_exp_bounds, sigmoid_affine_sample, softplus_sum_affine};
+use crate::compute::incremental::Incremental;
+use crate::compute::pass::Conditional;
 use crate::error::{Error, Result};
-use crate::incremental::Incremental;
 use crate::model::Rbm;
-use crate::pass::Conditional;
 use crate::rng::tags;
 use rbm_kernels::{softplus_diff_affine, softplus_diff_affine_sample};
 

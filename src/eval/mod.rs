@@ -74,10 +74,10 @@ pub use raise::{RaiseConfig, RaiseEstimate, raise};
 use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
+use crate::compute::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::data::{Binarize, Dataset, fill_batch, mean_pixels};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 
 /// The base-rate model of annealed importance sampling: an RBM with no interactions whose
 /// visible units are independent, `p_A(v_i = 1) = σ(b_A,i)`.

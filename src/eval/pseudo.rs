@@ -16,9 +16,9 @@ use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
 use super::{check_rows, log_sigmoid64, softplus_sum_affine};
+use crate::compute::pass::{self, Conditional, RowIndex};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, RowIndex};
 use crate::rng::tags;
 
 /// Rows per parallel task.

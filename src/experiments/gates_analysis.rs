@@ -5,7 +5,7 @@
 use rbm_kernels::StreamKey;
 
 use crate::error::{Error, Result};
-use crate::gates::GateFn;
+use crate::experiments::gates::GateFn;
 use crate::gibbs::Gibbs;
 use crate::model::Rbm;
 use crate::rng::tags;

@@ -5,9 +5,9 @@
 use rbm_kernels::StreamKey;
 use rbm_kernels::rng::bernoulli;
 
-use super::font::label_rows;
-use super::grid::{GreyImage, GridLayout, make_grid};
 use crate::error::{Error, Result};
+use crate::figures::font::label_rows;
+use crate::figures::grid::{GreyImage, GridLayout, make_grid};
 use crate::gibbs::Gibbs;
 use crate::model::Rbm;
 

@@ -182,7 +182,7 @@ pub fn train_dataset_from(
             // (see `Trainer::step`).
             let indices = batches.indices(position.batch);
             let rows = &mut buf[..indices.len() * model.n_visible()];
-            let s = crate::awake::run_awake(|| {
+            let s = crate::compute::awake::run_awake(|| {
                 ds.fill(
                     indices,
                     schedule.binarize,

@@ -25,10 +25,10 @@ pub use update::{Gradient, cd_gradient};
 use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
-use crate::delta::{self, FlipIndex};
+use crate::compute::delta::{self, FlipIndex};
+use crate::compute::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::rng::tags;
 
 /// Hyper-parameters of CD-k / PCD-k training.
@@ -639,7 +639,7 @@ impl Trainer {
         // pool and putting the caller to sleep (measured 1.2× on `rbm bench train`); and with
         // the other workers polling for those passes' halves rather than sleeping between
         // them (1.2× more with two threads).
-        crate::awake::run_awake(|| self.step_on_pool(model, v0))
+        crate::compute::awake::run_awake(|| self.step_on_pool(model, v0))
     }
 
     fn step_on_pool(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {

@@ -17,9 +17,9 @@
 
 use rbm_kernels::{StreamKey, scalar};
 
+use crate::compute::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
-use crate::pass::{self, Conditional, PassBuffers, RowIndex};
 use crate::train::zeros;
 
 /// The stream tag of the swap decisions (below the per-temperature Gibbs streams).

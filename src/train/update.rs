@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, RowsMut, gather_rows, gather_rows_into, transpose};
 use rbm_kernels::{AlignedVec, Mat, MatMut, gather_stride, gemm};
 
+use crate::compute::pass::{RowIndex, for_column_blocks, task_min_len};
 use crate::model::Rbm;
-use crate::pass::{RowIndex, for_column_blocks, task_min_len};
 use crate::train::Offsets;
 
 /// Visible units (rows of `Wᵀ`) per parallel block of the weight update.
@@ -64,7 +64,7 @@ impl ColIndex {
         let Some(ones) = self.index.build(v, rows, n, true) else {
             return false;
         };
-        if (ones as f64) > crate::pass::MAX_BINARY_DENSITY * (rows * n) as f64 {
+        if (ones as f64) > crate::compute::pass::MAX_BINARY_DENSITY * (rows * n) as f64 {
             return false;
         }
         self.stride = rows;
@@ -485,7 +485,7 @@ fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Acc
     let nv = c.len() / ld_c;
     let rows = ph.v.len() / nv;
     let par = rows.saturating_mul(nv).saturating_mul(nh) >= PARALLEL_MIN_WORK && nv > VISIBLE_BLOCK;
-    if let (Some(cols), true) = (ph.cols, par && crate::pass::by_columns(nh)) {
+    if let (Some(cols), true) = (ph.cols, par && crate::compute::pass::by_columns(nh)) {
         // Blocks of hidden units, as the passes split them: each thread updates the columns of
         // `Wᵀ` its `v → h` passes read.
         let lists = cols.lists(0, nv);
@@ -498,7 +498,7 @@ fn weight_phase(c: &mut [f32], ld_c: usize, nh: usize, ph: &Phase<'_>, mode: Acc
     // From here: the GEMM, or the binary product of a layer of few hidden units, in blocks of
     // visible units; or the binary product on this thread.
     let vb = if ph.cols.is_some() {
-        crate::pass::block_rows(nv, par)
+        crate::compute::pass::block_rows(nv, par)
     } else {
         VISIBLE_BLOCK
     };

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rbm::gates::GateFn;
+use rbm::experiments::gates::GateFn;
 
 /// Restricted Boltzmann Machines on hand-optimized CPU kernels.
 #[derive(Parser, Debug)]

@@ -5,9 +5,9 @@ use std::path::Path;
 use rbm::experiments::generation::{
     WIDE_PATCH, dense_patch, noise_starts, snapshot_grid, snapshots,
 };
-use rbm::experiments::grid::{GridLayout, make_grid, normalize_each};
-use rbm::experiments::plots::loss_svg;
-use rbm::experiments::png::write_png;
+use rbm::figures::grid::{GridLayout, make_grid, normalize_each};
+use rbm::figures::plots::loss_svg;
+use rbm::figures::png::write_png;
 use rbm::rng::tags;
 use rbm::train::EpochStats;
 use rbm::{Error, Rbm, StreamKey};

@@ -4,9 +4,9 @@ use std::fs;
 use std::path::Path;
 
 use rbm::Error;
+use rbm::experiments::gates::{GateConfig, GateEpoch, clamped_accuracy, train_gate};
 use rbm::experiments::gates_analysis::{Cosines, bit_traces, svd_pca_cosines, truth_table};
-use rbm::experiments::plots::traces_svg;
-use rbm::gates::{GateConfig, GateEpoch, clamped_accuracy, train_gate};
+use rbm::figures::plots::traces_svg;
 use rbm::{Rbm, atomic::write_atomic};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use rbm::data::{self, Binarize, Split, fill_batch};
 use rbm::experiments::generation::{
     WIDE_PATCH, dense_patch, noise_starts, snapshot_grid, snapshots,
 };
-use rbm::experiments::png::write_png;
+use rbm::figures::png::write_png;
 use rbm::{Error, StreamKey};
 use serde_json::{Value, json};
 

@@ -27,7 +27,7 @@ use rbm_kernels::binary::{
 };
 use rbm_kernels::{Mat, MatMut, StreamKey, gemm, sigmoid_affine, sigmoid_affine_sample};
 
-use crate::params::Params;
+use crate::compute::params::Params;
 
 /// Batches of at most this many rows run on the calling thread.
 pub(crate) const ROW_BLOCK: usize = 8;

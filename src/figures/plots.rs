@@ -2,8 +2,8 @@
 
 use plotters::prelude::*;
 
-use super::gates_analysis::Traces;
 use crate::error::{Error, Result};
+use crate::experiments::gates_analysis::Traces;
 use crate::train::EpochStats;
 
 /// Colour of the per-chain lines of [`traces_svg`] (`#1F77B4`, drawn at opacity 0.25).

@@ -6,7 +6,7 @@
 //! the new state, [`Incremental`] adds the weight rows of the units that turned on and
 //! subtracts those of the units that turned off: work in proportion to the flips, not to the
 //! ones. A row whose flips are at least its ones is recomputed in full (the same gather over
-//! its ones that [`crate::pass`] does), and every row is recomputed every [`REFRESH_EVERY`]
+//! its ones that [`crate::compute::pass`] does), and every row is recomputed every [`REFRESH_EVERY`]
 //! updates so that rounding cannot drift. Each row's arithmetic depends only on its own states
 //! and the update count, never on the block it sits in or the thread that runs it, and the
 //! gather kernels add in list order on every ISA, so results are the same everywhere.
@@ -14,8 +14,8 @@
 use rbm_kernels::binary::{Accumulate, binary_indices, gather_add};
 use rbm_kernels::{Mat, MatMut, changed_indices, gemm};
 
-use crate::params::Params;
-use crate::pass::Conditional;
+use crate::compute::params::Params;
+use crate::compute::pass::Conditional;
 
 /// Updates between two full recomputations of every row.
 pub(crate) const REFRESH_EVERY: u32 = 64;
@@ -201,8 +201,8 @@ fn dot(coef: &[f64], x: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::pass::{self, RowIndex};
     use crate::model::Rbm;
-    use crate::pass::{self, RowIndex};
     use crate::test_rows::{flip_some, random_rows};
     use rbm_kernels::StreamKey;
 

@@ -1,5 +1,5 @@
 //! What the passes read of a model: its sizes and parameter buffers, as a trait, so that the
-//! compute layer ([`crate::pass`], `delta`, `incremental`) sits below the model
+//! compute layer ([`crate::compute::pass`], `delta`, `incremental`) sits below the model
 //! ([`crate::model::Rbm`] implements it) instead of importing it.
 
 /// A read-only view of an RBM's parameters in the layouts the passes use.

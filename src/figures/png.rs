@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::grid::GreyImage;
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
 
 /// The PNG encoding of `img` (colour type grey-scale, 8 bits).
 ///

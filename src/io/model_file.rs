@@ -65,8 +65,8 @@ use std::path::Path;
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors, View};
 
-use crate::atomic::write_atomic;
 use crate::error::{Error, ModelFileError, Result};
+use crate::io::atomic::write_atomic;
 use crate::model::Rbm;
 
 /// The metadata key naming the file's format.

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 use rbm_kernels::binary::{Accumulate, Lists, RowsMut, binary_indices, gather_rows_into};
 use rbm_kernels::{StreamKey, changed_indices};
 
-use crate::params::Params;
-use crate::pass::{self, Conditional, Outputs, PassBuffers, RowIndex};
+use crate::compute::params::Params;
+use crate::compute::pass::{self, Conditional, Outputs, PassBuffers, RowIndex};
 
 /// Chain steps between two full passes: the flips of at most this many steps are added up
 /// before a pre-activation is summed afresh, so rounding cannot drift.

@@ -38,7 +38,7 @@
 //!
 //! # Writing
 //!
-//! [`save_checkpoint`] writes through [`crate::atomic::write_atomic`] (temporary file,
+//! [`save_checkpoint`] writes through [`crate::io::atomic::write_atomic`] (temporary file,
 //! `fsync`, rename, `fsync` of the folder): a process killed at any moment of the write leaves
 //! the previous checkpoint whole.
 //!
@@ -93,13 +93,13 @@ use std::path::Path;
 use safetensors::Dtype;
 use safetensors::tensor::TensorInfo;
 
-use crate::atomic::write_atomic;
 use crate::error::{Error, ModelFileError, Result};
-use crate::model::Rbm;
-use crate::model_file::{
+use crate::io::atomic::write_atomic;
+use crate::io::model_file::{
     FORMAT_KEY, LeF32, VERSION_KEY, check_finite, check_json, read_f32, read_file, read_header,
     serialize_sorted,
 };
+use crate::model::Rbm;
 use crate::train::{
     EpochStats, Offsets, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
 };
