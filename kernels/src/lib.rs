@@ -81,6 +81,7 @@ pub mod binary;
 pub mod dispatch;
 pub mod gemm;
 pub mod kernel;
+mod lanes;
 pub mod math;
 mod portable;
 pub mod rng;

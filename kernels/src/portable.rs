@@ -10,8 +10,9 @@ use crate::dispatch::Isa;
 use crate::kernel::{
     Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
 };
+use crate::lanes::Simd;
 use crate::rng::{StreamKey, threshold};
-use crate::simd::{self, Simd};
+use crate::simd;
 
 /// The portable instruction set (one lane). Always available.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -9,9 +9,10 @@ use crate::dispatch::Isa;
 use crate::kernel::{
     Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
 };
+use crate::lanes::Simd;
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
-use crate::simd::{self, Simd};
+use crate::simd;
 
 /// The AVX-512 instruction set (F, DQ, BW, VL, with AVX2 and FMA). A value proves that the
 /// CPU has it: get one from [`Avx512::try_new`].

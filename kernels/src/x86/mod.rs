@@ -1,6 +1,6 @@
 //! x86-64 instruction sets: [`Avx2Fma`] (8 lanes) and [`Avx512`] (16 lanes).
 //!
-//! Each file holds a token type, its lane operations ([`crate::simd::Simd`], every one an
+//! Each file holds a token type, its lane operations ([`crate::lanes::Simd`], every one an
 //! `#[inline(always)]` wrapper of an intrinsic), thin `#[target_feature]` shims that
 //! instantiate the shared bodies of [`crate::simd`], and its [`crate::kernel::Kernel`]
 //! implementation, which checks lengths and calls the shims.
