@@ -57,21 +57,22 @@
 //!    around the generic body. The binary products are methods of a crate-private trait that
 //!    each token implements with its own kernels (hand-tiled for AVX2 and AVX-512, the scalar
 //!    references for the portable token).
-//! 3. **No import cycles.** `dispatch` (the [`Isa`]) and `rng` sit at the bottom; `lanes`
-//!    (the lane-operation trait) above them; [`math`] over `lanes`; `simd` (the bodies) over
-//!    [`math`]; [`kernel`] (contract, tokens, dispatch macro) over `dispatch`; the files of
-//!    the instruction sets, [`api`] and [`binary`] over those. The token types are declared in
-//!    [`kernel`] and implemented in the files of their instruction sets, which [`kernel`]
-//!    never imports.
+//! 3. **No import cycles.** From the bottom: `dispatch` (the [`Isa`]) and [`rng`]; [`kernel`]
+//!    (contract, tokens, dispatch macro); `lanes` (the lane-operation trait); [`math`];
+//!    `simd` (the bodies and the macro that instantiates them); then the files of the
+//!    instruction sets (`x86/mod.rs` before `x86/avx2.rs` and `x86/avx512.rs`), [`api`] and
+//!    [`binary`] (which also uses [`strided`], which imports nothing). Each file imports only
+//!    files before it: the token types are declared in [`kernel`] and implemented in the files
+//!    of their instruction sets, which [`kernel`] never imports.
 //!
-//! Because every instruction set executes the same
-//! IEEE operations in the same order (fused multiply-adds included; the scalar code uses
-//! `f32::mul_add`), sigmoid and sampling are **bit-identical** on every instruction set: the
-//! same seed gives the same samples on any x86-64 machine, and on any other target whose f32
-//! arithmetic is IEEE-754 with a correctly rounded `mul_add` (all of Rust's 64-bit targets).
-//! Only NaN payloads may differ. `softplus_sum_affine` and `softplus_diff_affine` sum in a
-//! different order per ISA and agree to within their error bounds (the samples of their
-//! `_sample` forms are bit-identical like the rest).
+//! Because every instruction set executes the same IEEE operations in the same order (fused
+//! multiply-adds included; the scalar code uses `f32::mul_add`), sigmoid and sampling are
+//! **bit-identical** on every instruction set: the same seed gives the same samples on any
+//! x86-64 machine, and on any other target whose f32 arithmetic is IEEE-754 with a correctly
+//! rounded `mul_add` (all of Rust's 64-bit targets). Only NaN payloads may differ.
+//! `softplus_sum_affine` and `softplus_diff_affine` sum in a different order per ISA and agree
+//! to within their error bounds (the samples of their `_sample` forms are bit-identical like
+//! the rest).
 //!
 //! The libm-based functions of [`scalar`] are the accuracy oracle the tests compare with.
 //!
