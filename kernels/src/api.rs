@@ -1,83 +1,29 @@
 //! The safe entry points: slices in, checked lengths, one dispatch per call.
 //!
 //! Each function runs on [`Isa::current`] (the best instruction set of this CPU, unless
-//! `RBM_FORCE_ISA` says otherwise; decided once) and records it ([`record_use`]). Its
-//! `*_with` twin runs a given instruction set, for tests and benchmarks; asking for one the
-//! CPU lacks panics (it never executes an unsupported instruction). Code that makes many small
-//! calls can instead take a [`Kernel`] token once and call its methods.
+//! `RBM_FORCE_ISA` says otherwise; decided once) and records it
+//! ([`record_use`](crate::dispatch::record_use)). Its `*_with` twin runs a given instruction
+//! set, for tests and benchmarks. Code that makes many small calls can instead take a
+//! [`Kernel`] token once and call its methods.
+//!
+//! # Asking for an instruction set the CPU lacks
+//! Every `*_with(isa, …)` function of the crate — these and the binary products of
+//! [`crate::binary`] — **panics** if this CPU lacks `isa`, before running or recording
+//! anything; none falls back. A test or benchmark that names an instruction set means to
+//! check or time that one: a silent fallback would check or time another under its name
+//! (and would have to pick which), so the loops of the tests and benches run over
+//! [`Isa::available`] and skip the others, saying so. Only the choice of [`Isa::current`] falls
+//! back, once, when `RBM_FORCE_ISA` names a missing instruction set (see
+//! [`crate::dispatch`]); the dispatched functions never ask for a missing one.
+//!
+//! All of them dispatch through one macro in [`crate::kernel`], which maps an [`Isa`] to its
+//! token and instantiates the generic call for it.
 //!
 //! The contract of each operation (tails, aliasing, draws, accuracy) is on [`Kernel`].
 
-use crate::dispatch::{Isa, record_use};
-use crate::kernel::{Kernel, Scalar};
+use crate::dispatch::Isa;
+use crate::kernel::{Kernel, with_kernel};
 use crate::rng::StreamKey;
-
-#[cfg(target_arch = "x86_64")]
-use crate::kernel::{Avx2Fma, Avx512};
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn unavailable(isa: Isa) -> ! {
-    panic!(
-        "rbm-kernels: instruction set {} is not available on this CPU",
-        isa.name()
-    )
-}
-
-/// Runs `$body` with `$k` bound to the token of the ISA `$isa`, after recording its use.
-/// `checked` builds tokens with `try_new` (panicking if the CPU lacks the ISA); `current`
-/// trusts `Isa::current()`, which only returns available ISAs.
-macro_rules! with_kernel {
-    (checked $isa:expr, |$k:ident| $body:expr) => {{
-        let isa: Isa = $isa;
-        match isa {
-            Isa::Scalar => {
-                record_use(isa);
-                let $k = Scalar;
-                $body
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => {
-                let $k = Avx2Fma::try_new().unwrap_or_else(|| unavailable(isa));
-                record_use(isa);
-                $body
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                let $k = Avx512::try_new().unwrap_or_else(|| unavailable(isa));
-                record_use(isa);
-                $body
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unavailable(isa),
-        }
-    }};
-    (current, |$k:ident| $body:expr) => {{
-        let isa = Isa::current();
-        record_use(isa);
-        match isa {
-            Isa::Scalar => {
-                let $k = Scalar;
-                $body
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => {
-                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
-                let $k = unsafe { Avx2Fma::new_unchecked() };
-                $body
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
-                let $k = unsafe { Avx512::new_unchecked() };
-                $body
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unavailable(isa),
-        }
-    }};
-}
 
 /// `prob[j] = σ(scale·pre[j] + bias[j])`: the Gibbs epilogue without sampling (`scale = 1`),
 /// or with an inverse temperature `β` for annealed importance sampling. Bit-identical on

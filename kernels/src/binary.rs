@@ -4,8 +4,23 @@
 //!
 //! Summation order is fixed — rows in the order of `idx`, one running sum per output element —
 //! so every ISA gives bit-identical results (plain additions, no FMA, no reassociation).
+//!
+//! # Dispatch
+//! Each product is written once per instruction set as a method of the crate-private trait
+//! `Products`, implemented by each token of [`crate::kernel`] (the scalar references below;
+//! AVX2 and AVX-512 kernels in this file's `x86` modules; a token without a kernel of its own
+//! for a product runs a lower one's — `binary_indices` on AVX2 runs the scalar code, and so
+//! does `gather_rows` row by row through `gather_add`). The public functions check their
+//! arguments in one generic body and reach the token through the same dispatch as
+//! [`crate::api`]: the plain functions run [`Isa::current`], and their `*_with(isa, …)`
+//! twins run `isa` and panic if this CPU lacks it (see [`crate::api`] for why none falls
+//! back). Both record the instruction set they dispatched to
+//! ([`record_use`](crate::dispatch::record_use)).
 
-use crate::dispatch::{Isa, record_use};
+use crate::dispatch::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::kernel::{Avx2Fma, Avx512, shim};
+use crate::kernel::{Scalar, with_kernel};
 pub use crate::strided::RowsMut;
 
 /// How a gather-add combines the sum with the output.
@@ -29,13 +44,13 @@ pub enum Accumulate {
 /// (`i·ld + out.len() > m.len()`), or `out.len() > ld`.
 #[track_caller]
 pub fn gather_add(m: &[f32], ld: usize, idx: &[u32], out: &mut [f32], mode: Accumulate) {
-    gather_add_with(Isa::current(), m, ld, idx, out, mode);
+    with_kernel!(current, |k| gather_add_on(k, m, ld, idx, out, mode))
 }
 
-/// [`gather_add`] on a given ISA (falls back to scalar if the CPU lacks it).
+/// [`gather_add`] on the instruction set `isa`.
 ///
 /// # Panics
-/// As [`gather_add`].
+/// As [`gather_add`], and if this CPU lacks `isa`.
 #[track_caller]
 pub fn gather_add_with(
     isa: Isa,
@@ -45,27 +60,228 @@ pub fn gather_add_with(
     out: &mut [f32],
     mode: Accumulate,
 ) {
-    let n = out.len();
-    check_rows(m.len(), ld, idx, n);
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.is_available() => {
-            record_use(Isa::Avx512);
-            // SAFETY: AVX-512 F is available (checked just above); every row i of idx satisfies
-            // i·ld + n ≤ m.len() (check_rows), which is all the kernel reads, and it writes
-            // only out[..n].
-            unsafe { x86::gather_add_avx512(m.as_ptr(), ld, idx, out, mode) }
+    with_kernel!(checked isa, |k| gather_add_on(k, m, ld, idx, out, mode))
+}
+
+/// [`gather_add`] on the token `k`.
+#[inline(always)]
+#[track_caller]
+fn gather_add_on<K: Products>(
+    k: K,
+    m: &[f32],
+    ld: usize,
+    idx: &[u32],
+    out: &mut [f32],
+    mode: Accumulate,
+) {
+    check_rows(k, m.len(), ld, idx, out.len());
+    // SAFETY: every row i of idx satisfies i·ld + out.len() ≤ m.len() (check_rows).
+    unsafe { k.gather_add(m, ld, idx, out, mode) }
+}
+
+/// The binary products of one instruction set, implemented by each token of
+/// [`crate::kernel`] and reached through `with_kernel!` (see the [module docs](self)).
+trait Products: Copy {
+    /// The largest index of `idx` (0 for an empty list): the bounds check of every gather.
+    fn max_index(self, idx: &[u32]) -> u32;
+
+    /// `out[j] (=, +=, −=) Σ_{i ∈ idx} m[i·ld + j]` for `j < out.len()`, one running sum per
+    /// column over `idx` in order.
+    ///
+    /// # Safety
+    /// Every row `i` of `idx` satisfies `i·ld + out.len() ≤ m.len()`.
+    unsafe fn gather_add(
+        self,
+        m: &[f32],
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    );
+
+    /// [`Products::gather_add`] of each list of `lists` into the same row of `out`; row by row
+    /// unless the instruction set has a kernel for whole blocks.
+    ///
+    /// # Safety
+    /// `out.rows() == lists.rows()`, and every row `i` of every list satisfies
+    /// `i·ld + out.cols() ≤ m.len()`.
+    unsafe fn gather_rows(
+        self,
+        m: &[f32],
+        ld: usize,
+        lists: &Lists<'_>,
+        out: &mut RowsMut<'_>,
+        mode: Accumulate,
+    ) {
+        for r in 0..lists.rows() {
+            // SAFETY: the list of row r satisfies the bounds of `gather_add` (contract).
+            unsafe { self.gather_add(m, ld, lists.row(r), out.row(r), mode) }
         }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma | Isa::Avx512 if Isa::Avx2Fma.is_available() => {
-            record_use(Isa::Avx2Fma);
-            // SAFETY: AVX2 is available (checked just above); reads and writes are bounded as
-            // for the AVX-512 arm (check_rows).
-            unsafe { x86::gather_add_avx2(m.as_ptr(), ld, idx, out, mode) }
+    }
+
+    /// [`binary_indices`].
+    ///
+    /// # Safety
+    /// `out.len() ≥ x.len()` and `x.len() ≤ u32::MAX`.
+    unsafe fn binary_indices(self, x: &[f32], out: &mut [u32]) -> Option<usize>;
+
+    /// [`transpose`] of a non-empty block.
+    ///
+    /// # Safety
+    /// `rows, cols > 0` and both blocks fit their slices (`check_transpose`).
+    unsafe fn transpose(
+        self,
+        src: &[f32],
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f32],
+        ld_dst: usize,
+    );
+}
+
+impl Products for Scalar {
+    fn max_index(self, idx: &[u32]) -> u32 {
+        max_index_scalar(idx)
+    }
+
+    unsafe fn gather_add(
+        self,
+        m: &[f32],
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    ) {
+        gather_add_scalar(m, ld, idx, out, mode);
+    }
+
+    unsafe fn binary_indices(self, x: &[f32], out: &mut [u32]) -> Option<usize> {
+        binary_indices_scalar(x, out)
+    }
+
+    unsafe fn transpose(
+        self,
+        src: &[f32],
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f32],
+        ld_dst: usize,
+    ) {
+        transpose_scalar(src, ld_src, rows, cols, dst, ld_dst);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Products for Avx2Fma {
+    fn max_index(self, idx: &[u32]) -> u32 {
+        // The scalar fold, vectorized by the compiler.
+        shim!("avx2"; _s: Avx2Fma = self; (idx: &[u32]) -> u32 { max_index_scalar(idx) })
+    }
+
+    unsafe fn gather_add(
+        self,
+        m: &[f32],
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    ) {
+        // SAFETY: the token proves AVX2; every row i of idx has out.len() floats inside m
+        // (contract), which is all the kernel reads, and it writes only out[..n].
+        unsafe { x86::gather_add_avx2(m.as_ptr(), ld, idx, out, mode) }
+    }
+
+    unsafe fn binary_indices(self, x: &[f32], out: &mut [u32]) -> Option<usize> {
+        binary_indices_scalar(x, out)
+    }
+
+    unsafe fn transpose(
+        self,
+        src: &[f32],
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f32],
+        ld_dst: usize,
+    ) {
+        // SAFETY: the token proves AVX2; the source block (rows - 1)·ld_src + cols and the
+        // destination block (cols - 1)·ld_dst + rows fit their slices (contract), which is
+        // all the kernel touches.
+        unsafe {
+            x86_transpose::transpose_avx2(
+                src.as_ptr(),
+                ld_src,
+                rows,
+                cols,
+                dst.as_mut_ptr(),
+                ld_dst,
+            )
         }
-        _ => {
-            record_use(Isa::Scalar);
-            gather_add_scalar(m, ld, idx, out, mode);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Products for Avx512 {
+    fn max_index(self, idx: &[u32]) -> u32 {
+        // AVX2's 8-lane maximum, as above.
+        shim!("avx2"; _s: Avx512 = self; (idx: &[u32]) -> u32 { max_index_scalar(idx) })
+    }
+
+    unsafe fn gather_add(
+        self,
+        m: &[f32],
+        ld: usize,
+        idx: &[u32],
+        out: &mut [f32],
+        mode: Accumulate,
+    ) {
+        // SAFETY: the token proves AVX-512 F; every row i of idx has out.len() floats inside
+        // m (contract), which is all the kernel reads, and it writes only out[..n].
+        unsafe { x86::gather_add_avx512(m.as_ptr(), ld, idx, out, mode) }
+    }
+
+    unsafe fn gather_rows(
+        self,
+        m: &[f32],
+        ld: usize,
+        lists: &Lists<'_>,
+        out: &mut RowsMut<'_>,
+        mode: Accumulate,
+    ) {
+        let (n, ld_out) = (out.cols(), out.ld());
+        // SAFETY: the token proves AVX-512 F; every list's rows hold n elements inside m
+        // (contract), and the kernel writes only the elements (r, j < n) of the view's rows,
+        // which the view owns.
+        unsafe { x86::gather_rows_avx512(m.as_ptr(), ld, n, lists, out.as_mut_ptr(), ld_out, mode) }
+    }
+
+    unsafe fn binary_indices(self, x: &[f32], out: &mut [u32]) -> Option<usize> {
+        // SAFETY: the token proves AVX-512 F; the kernel reads x[..len] and writes at most
+        // x.len() entries of out, which is at least that long (contract).
+        unsafe { x86::binary_indices_avx512(x, out) }
+    }
+
+    unsafe fn transpose(
+        self,
+        src: &[f32],
+        ld_src: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f32],
+        ld_dst: usize,
+    ) {
+        // SAFETY: the token proves AVX-512 F and AVX2; bounds as for AVX2 (contract).
+        unsafe {
+            x86_transpose::transpose_avx512(
+                src.as_ptr(),
+                ld_src,
+                rows,
+                cols,
+                dst.as_mut_ptr(),
+                ld_dst,
+            )
         }
     }
 }
@@ -73,7 +289,7 @@ pub fn gather_add_with(
 /// The scalar reference: one running sum per output element over `idx` in order.
 pub fn gather_add_scalar(m: &[f32], ld: usize, idx: &[u32], out: &mut [f32], mode: Accumulate) {
     let n = out.len();
-    check_rows(m.len(), ld, idx, n);
+    check_rows(Scalar, m.len(), ld, idx, n);
     for (j, o) in out.iter_mut().enumerate() {
         let mut s = 0.0f32;
         for &i in idx {
@@ -93,26 +309,15 @@ fn combine(o: &mut f32, s: f32, mode: Accumulate) {
 }
 
 #[track_caller]
-fn check_rows(len: usize, ld: usize, idx: &[u32], n: usize) {
+fn check_rows(k: impl Products, len: usize, ld: usize, idx: &[u32], n: usize) {
     if n == 0 || idx.is_empty() {
         return;
     }
-    let max = max_index(idx) as usize;
+    let max = k.max_index(idx) as usize;
     let end = max.checked_mul(ld).and_then(|s| s.checked_add(n));
     if n > ld || end.is_none_or(|e| e > len) {
         gather_error(len, ld, max, n);
     }
-}
-
-/// The largest index of a non-empty list (0 for an empty one): the bounds check of every
-/// gather, so it runs with AVX2's 8-lane maximum where the CPU has it.
-fn max_index(idx: &[u32]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    if Isa::Avx2Fma.is_available() {
-        // SAFETY: AVX2 is available (checked just above); the function only reads `idx`.
-        return unsafe { x86::max_index_avx2(idx) };
-    }
-    max_index_scalar(idx)
 }
 
 #[inline(always)]
@@ -261,15 +466,6 @@ mod x86 {
             c += w;
         }
         Some(count)
-    }
-
-    /// [`super::max_index`] compiled for AVX2 (the same fold, vectorized by the compiler).
-    ///
-    /// # Safety
-    /// AVX2 must be available.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn max_index_avx2(idx: &[u32]) -> u32 {
-        super::max_index_scalar(idx)
     }
 
     /// # Safety
@@ -563,17 +759,38 @@ pub fn gather_rows(
     ld_out: usize,
     mode: Accumulate,
 ) {
-    gather_rows_with(Isa::current(), m, ld, n, lists, out, ld_out, mode);
+    with_kernel!(current, |k| gather_rows_on(
+        k, m, ld, n, lists, out, ld_out, mode
+    ))
 }
 
-/// [`gather_rows`] on a given ISA (falls back to scalar if the CPU lacks it).
+/// [`gather_rows`] on the instruction set `isa`.
 ///
 /// # Panics
-/// As [`gather_rows`].
+/// As [`gather_rows`], and if this CPU lacks `isa`.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
 pub fn gather_rows_with(
     isa: Isa,
+    m: &[f32],
+    ld: usize,
+    n: usize,
+    lists: Lists<'_>,
+    out: &mut [f32],
+    ld_out: usize,
+    mode: Accumulate,
+) {
+    with_kernel!(checked isa, |k| gather_rows_on(
+        k, m, ld, n, lists, out, ld_out, mode
+    ))
+}
+
+/// [`gather_rows`] on the token `k`.
+#[inline(always)]
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+fn gather_rows_on<K: Products>(
+    k: K,
     m: &[f32],
     ld: usize,
     n: usize,
@@ -589,7 +806,7 @@ pub fn gather_rows_with(
         out.len()
     );
     let mut out = RowsMut::new(out, rows, n, ld_out);
-    gather_rows_into_with(isa, m, ld, lists, &mut out, mode);
+    gather_rows_into_on(k, m, ld, lists, &mut out, mode);
 }
 
 /// [`gather_rows`] into a view: `out.row(r)[j] (=, +=, −=) Σ_{i ∈ list r} m[i·ld + j]` for
@@ -609,16 +826,32 @@ pub fn gather_rows_into(
     out: &mut RowsMut<'_>,
     mode: Accumulate,
 ) {
-    gather_rows_into_with(Isa::current(), m, ld, lists, out, mode);
+    with_kernel!(current, |k| gather_rows_into_on(k, m, ld, lists, out, mode))
 }
 
-/// [`gather_rows_into`] on a given ISA (falls back to scalar if the CPU lacks it).
+/// [`gather_rows_into`] on the instruction set `isa`.
 ///
 /// # Panics
-/// As [`gather_rows_into`].
+/// As [`gather_rows_into`], and if this CPU lacks `isa`.
 #[track_caller]
 pub fn gather_rows_into_with(
     isa: Isa,
+    m: &[f32],
+    ld: usize,
+    lists: Lists<'_>,
+    out: &mut RowsMut<'_>,
+    mode: Accumulate,
+) {
+    with_kernel!(checked isa, |k| gather_rows_into_on(
+        k, m, ld, lists, out, mode
+    ))
+}
+
+/// [`gather_rows_into`] on the token `k`.
+#[inline(always)]
+#[track_caller]
+fn gather_rows_into_on<K: Products>(
+    k: K,
     m: &[f32],
     ld: usize,
     lists: Lists<'_>,
@@ -633,27 +866,11 @@ pub fn gather_rows_into_with(
         out.rows()
     );
     for r in 0..rows {
-        check_rows(m.len(), ld, lists.row(r), n);
+        check_rows(k, m.len(), ld, lists.row(r), n);
     }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.is_available() => {
-            record_use(Isa::Avx512);
-            let ld_out = out.ld();
-            // SAFETY: AVX-512 F is available (checked just above); every list's rows hold n
-            // elements inside m (check_rows on each list), and the kernel writes only the
-            // elements (r, j < n) of the view's rows, which the view owns.
-            unsafe {
-                x86::gather_rows_avx512(m.as_ptr(), ld, n, &lists, out.as_mut_ptr(), ld_out, mode)
-            }
-        }
-        _ => {
-            // AVX2 and scalar: row by row (bit-identical by construction).
-            for r in 0..rows {
-                gather_add_with(isa, m, ld, lists.row(r), out.row(r), mode);
-            }
-        }
-    }
+    // SAFETY: one list per row of `out` (asserted), and every list's rows hold n elements
+    // inside m (check_rows on each list).
+    unsafe { k.gather_rows(m, ld, &lists, out, mode) }
 }
 
 /// Writes the indices `j` with `x[j] == 1.0` to `out`, in increasing order, and returns their
@@ -664,15 +881,22 @@ pub fn gather_rows_into_with(
 /// If `out` is shorter than `x`.
 #[track_caller]
 pub fn binary_indices(x: &[f32], out: &mut [u32]) -> Option<usize> {
-    binary_indices_with(Isa::current(), x, out)
+    with_kernel!(current, |k| binary_indices_on(k, x, out))
 }
 
-/// [`binary_indices`] on a given ISA (falls back to scalar if the CPU lacks it).
+/// [`binary_indices`] on the instruction set `isa`.
 ///
 /// # Panics
-/// As [`binary_indices`].
+/// As [`binary_indices`], and if this CPU lacks `isa`.
 #[track_caller]
 pub fn binary_indices_with(isa: Isa, x: &[f32], out: &mut [u32]) -> Option<usize> {
+    with_kernel!(checked isa, |k| binary_indices_on(k, x, out))
+}
+
+/// [`binary_indices`] on the token `k`.
+#[inline(always)]
+#[track_caller]
+fn binary_indices_on<K: Products>(k: K, x: &[f32], out: &mut [u32]) -> Option<usize> {
     assert!(
         out.len() >= x.len(),
         "binary_indices: output of {} for {} values",
@@ -683,19 +907,8 @@ pub fn binary_indices_with(isa: Isa, x: &[f32], out: &mut [u32]) -> Option<usize
         x.len() <= u32::MAX as usize,
         "binary_indices: more than 2^32 values"
     );
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.is_available() => {
-            record_use(Isa::Avx512);
-            // SAFETY: AVX-512 F is available (checked just above); the kernel reads x[..len]
-            // and writes at most x.len() entries of out, which is at least that long (asserted).
-            unsafe { x86::binary_indices_avx512(x, out) }
-        }
-        _ => {
-            record_use(Isa::Scalar);
-            binary_indices_scalar(x, out)
-        }
-    }
+    // SAFETY: both lengths are asserted just above.
+    unsafe { k.binary_indices(x, out) }
 }
 
 /// The scalar reference of [`binary_indices`].
@@ -727,16 +940,35 @@ pub fn transpose(
     dst: &mut [f32],
     ld_dst: usize,
 ) {
-    transpose_with(Isa::current(), src, ld_src, rows, cols, dst, ld_dst);
+    with_kernel!(current, |k| transpose_on(
+        k, src, ld_src, rows, cols, dst, ld_dst
+    ))
 }
 
-/// [`transpose`] on a given ISA (falls back to scalar if the CPU lacks it).
+/// [`transpose`] on the instruction set `isa`.
 ///
 /// # Panics
-/// As [`transpose`].
+/// As [`transpose`], and if this CPU lacks `isa`.
 #[track_caller]
 pub fn transpose_with(
     isa: Isa,
+    src: &[f32],
+    ld_src: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld_dst: usize,
+) {
+    with_kernel!(checked isa, |k| transpose_on(
+        k, src, ld_src, rows, cols, dst, ld_dst
+    ))
+}
+
+/// [`transpose`] on the token `k`.
+#[inline(always)]
+#[track_caller]
+fn transpose_on<K: Products>(
+    k: K,
     src: &[f32],
     ld_src: usize,
     rows: usize,
@@ -748,44 +980,8 @@ pub fn transpose_with(
         return;
     }
     check_transpose(src.len(), ld_src, rows, cols, dst.len(), ld_dst);
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.is_available() => {
-            record_use(Isa::Avx512);
-            // SAFETY: AVX-512 F (and so AVX2) is available (checked just above); the source
-            // block (rows - 1)·ld_src + cols and the destination block (cols - 1)·ld_dst + rows
-            // fit their slices (check_transpose), which is all the kernel touches.
-            unsafe {
-                x86_transpose::transpose_avx512(
-                    src.as_ptr(),
-                    ld_src,
-                    rows,
-                    cols,
-                    dst.as_mut_ptr(),
-                    ld_dst,
-                )
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma | Isa::Avx512 if Isa::Avx2Fma.is_available() => {
-            record_use(Isa::Avx2Fma);
-            // SAFETY: AVX2 is available (checked just above); bounds as for AVX-512.
-            unsafe {
-                x86_transpose::transpose_avx2(
-                    src.as_ptr(),
-                    ld_src,
-                    rows,
-                    cols,
-                    dst.as_mut_ptr(),
-                    ld_dst,
-                )
-            }
-        }
-        _ => {
-            record_use(Isa::Scalar);
-            transpose_scalar(src, ld_src, rows, cols, dst, ld_dst);
-        }
-    }
+    // SAFETY: the block is not empty and fits both slices (checked just above).
+    unsafe { k.transpose(src, ld_src, rows, cols, dst, ld_dst) }
 }
 
 /// The scalar reference of [`transpose`].
@@ -1084,21 +1280,40 @@ mod tests {
     }
 
     #[test]
-    fn max_index_is_the_maximum() {
+    fn max_index_is_the_maximum_on_every_isa() {
+        let max_index = |isa: Isa, idx: &[u32]| with_kernel!(checked isa, |k| k.max_index(idx));
         let k = StreamKey::new(11);
-        for n in (0..70).chain([255, 1000]) {
-            for shift in [0, 16, 31] {
-                let idx: Vec<u32> = (0..n as u64).map(|i| k.draw(i) >> shift).collect();
-                let want = idx.iter().copied().max().unwrap_or(0);
-                assert_eq!(max_index(&idx), want, "n {n} shift {shift}");
-                assert_eq!(max_index_scalar(&idx), want, "n {n} shift {shift}");
+        for isa in Isa::available() {
+            for n in (0..70).chain([255, 1000]) {
+                for shift in [0, 16, 31] {
+                    let idx: Vec<u32> = (0..n as u64).map(|i| k.draw(i) >> shift).collect();
+                    let want = idx.iter().copied().max().unwrap_or(0);
+                    assert_eq!(max_index(isa, &idx), want, "{isa:?} n {n} shift {shift}");
+                    assert_eq!(max_index_scalar(&idx), want, "n {n} shift {shift}");
+                }
+                // The maximum in the last (tail) position.
+                let mut idx = vec![3u32; n];
+                if let Some(last) = idx.last_mut() {
+                    *last = u32::MAX;
+                    assert_eq!(max_index(isa, &idx), u32::MAX, "{isa:?} n {n}");
+                }
             }
-            // The maximum in the last (tail) position.
-            let mut idx = vec![3u32; n];
-            if let Some(last) = idx.last_mut() {
-                *last = u32::MAX;
-                assert_eq!(max_index(&idx), u32::MAX, "n {n}");
-            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn with_an_isa_this_cpu_lacks_panics_before_running() {
+        // Every `*_with` of the crate panics the same way (the one dispatch of `kernel.rs`).
+        for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
+            let r = std::panic::catch_unwind(|| {
+                let mut out = [7.0f32; 4];
+                gather_add_with(isa, &[1.0; 4], 4, &[0], &mut out, Accumulate::Set);
+                out
+            });
+            let msg = r.expect_err("ran an unavailable ISA");
+            let msg = msg.downcast_ref::<String>().expect("a formatted panic");
+            assert!(msg.contains("not available on this CPU"), "{msg}");
         }
     }
 

@@ -1,11 +1,18 @@
-//! The kernel contract ([`Kernel`]) and the instruction-set tokens that implement it.
+//! The kernel contract ([`Kernel`]), the instruction-set tokens that implement it, and the
+//! one dispatch from an [`Isa`] to its token.
 //!
 //! Each instruction set is a zero-sized *token* type: [`Scalar`] (always available),
 //! [`Avx2Fma`] and [`Avx512`] (x86-64 only). A token value exists only where the CPU runs
 //! its instruction set — `try_new()` checks, `unsafe new_unchecked()` trusts the caller — so
 //! the [`Kernel`] methods are safe. Generic code can take `K: Kernel` and run a whole Gibbs
-//! step on one ISA without dispatching per call; the functions in [`crate::api`] dispatch on
-//! [`Isa::current`] instead.
+//! step on one ISA without dispatching per call; the functions in [`crate::api`] and
+//! [`crate::binary`] dispatch on [`Isa::current`] (or on the `isa` of their `*_with` twins)
+//! instead, all through one macro that maps an [`Isa`] to its token.
+//!
+//! The types are declared here; their code lives in a file per instruction set
+//! (`src/portable.rs`, `src/x86/avx2.rs`, `src/x86/avx512.rs`), which implements the lane
+//! operations and instantiates [`Kernel`] over the shared loop bodies, and in
+//! [`crate::binary`] for the binary products. This module imports none of them.
 //!
 //! # Conventions shared by every method
 //! - Any length `n ≥ 0` is valid; there is no alignment requirement. Implementations process
@@ -28,9 +35,163 @@
 use crate::dispatch::Isa;
 use crate::rng::StreamKey;
 
-pub use crate::portable::Scalar;
+/// The portable instruction set (one lane). Always available.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scalar;
+
+/// The AVX2 + FMA instruction set. A value proves that the CPU has it: get one from
+/// [`Avx2Fma::try_new`].
 #[cfg(target_arch = "x86_64")]
-pub use crate::x86::{Avx2Fma, Avx512};
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Avx2Fma {
+    _proof: (),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2Fma {
+    /// The token, if this CPU has AVX2 and FMA ([`Isa::is_available`]).
+    #[inline]
+    pub fn try_new() -> Option<Self> {
+        Isa::Avx2Fma
+            .is_available()
+            .then_some(Avx2Fma { _proof: () })
+    }
+
+    /// The token, unchecked.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA (`Isa::Avx2Fma.is_available()`): every kernel of the
+    /// token executes those instructions.
+    #[inline]
+    pub unsafe fn new_unchecked() -> Self {
+        Avx2Fma { _proof: () }
+    }
+}
+
+/// The AVX-512 instruction set (F, DQ, BW, VL, with AVX2 and FMA). A value proves that the
+/// CPU has it: get one from [`Avx512::try_new`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Avx512 {
+    _proof: (),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// The token, if this CPU has AVX-512 F/DQ/BW/VL, AVX2 and FMA
+    /// ([`Isa::is_available`]).
+    #[inline]
+    pub fn try_new() -> Option<Self> {
+        Isa::Avx512.is_available().then_some(Avx512 { _proof: () })
+    }
+
+    /// The token, unchecked.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/DQ/BW/VL, AVX2 and FMA (`Isa::Avx512.is_available()`):
+    /// every kernel of the token executes those instructions.
+    #[inline]
+    pub unsafe fn new_unchecked() -> Self {
+        Avx512 { _proof: () }
+    }
+}
+
+/// The panic of a `*_with(isa, …)` function whose `isa` this CPU lacks.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn unavailable(isa: Isa) -> ! {
+    panic!(
+        "rbm-kernels: instruction set {} is not available on this CPU",
+        isa.name()
+    )
+}
+
+/// The dispatch of every kernel of the crate: runs `$body` with `$k` bound to the token of an
+/// instruction set, after recording its use ([`crate::dispatch::record_use`]). `$body` is
+/// generic code over the token (a [`Kernel`] method, a binary product), so each arm
+/// instantiates it for one instruction set.
+///
+/// - `with_kernel!(checked isa, |k| …)`, the `*_with(isa, …)` functions: the token of `isa`,
+///   built with `try_new`; panics ([`unavailable`]) if this CPU lacks `isa`, before recording
+///   anything or running any of its instructions.
+/// - `with_kernel!(current, |k| …)`, the dispatched functions: the token of [`Isa::current`],
+///   which only returns instruction sets this CPU has.
+macro_rules! with_kernel {
+    (checked $isa:expr, |$k:ident| $body:expr) => {{
+        let isa: $crate::dispatch::Isa = $isa;
+        match isa {
+            $crate::dispatch::Isa::Scalar => {
+                $crate::dispatch::record_use(isa);
+                let $k = $crate::kernel::Scalar;
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::dispatch::Isa::Avx2Fma => {
+                let $k = $crate::kernel::Avx2Fma::try_new()
+                    .unwrap_or_else(|| $crate::kernel::unavailable(isa));
+                $crate::dispatch::record_use(isa);
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::dispatch::Isa::Avx512 => {
+                let $k = $crate::kernel::Avx512::try_new()
+                    .unwrap_or_else(|| $crate::kernel::unavailable(isa));
+                $crate::dispatch::record_use(isa);
+                $body
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => $crate::kernel::unavailable(isa),
+        }
+    }};
+    (current, |$k:ident| $body:expr) => {{
+        let isa = $crate::dispatch::Isa::current();
+        $crate::dispatch::record_use(isa);
+        match isa {
+            $crate::dispatch::Isa::Scalar => {
+                let $k = $crate::kernel::Scalar;
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::dispatch::Isa::Avx2Fma => {
+                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
+                let $k = unsafe { $crate::kernel::Avx2Fma::new_unchecked() };
+                $body
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::dispatch::Isa::Avx512 => {
+                // SAFETY: `Isa::current()` returns only ISAs this CPU has.
+                let $k = unsafe { $crate::kernel::Avx512::new_unchecked() };
+                $body
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => $crate::kernel::unavailable(isa),
+        }
+    }};
+}
+pub(crate) use with_kernel;
+
+/// The trampoline of a token: runs `$body` as the body of a function of the token `$s` and
+/// the arguments `$a`, compiled with `#[target_feature(enable = $features)]` — where the
+/// `#[inline(always)]` code it calls compiles to that instruction set — and called in an
+/// `unsafe` block that the token justifies; with no features (the portable token), in place.
+/// Every `#[target_feature]` shim that only forwards to a generic body is one of these.
+/// `$features` must be implied by the instruction set of `$token` (see its `try_new`).
+macro_rules! shim {
+    (; $s:ident: $token:ty = $self:expr; ($($a:ident: $t:ty),*) $(-> $r:ty)? $body:block) => {{
+        let $s: $token = $self;
+        $body
+    }};
+    ($features:literal; $s:ident: $token:ty = $self:expr; ($($a:ident: $t:ty),*) $(-> $r:ty)? $body:block) => {{
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        fn shim($s: $token, $($a: $t),*) $(-> $r)? $body
+        // SAFETY: the token exists only where the CPU has these features (its `try_new`
+        // checks them; `new_unchecked`'s caller promises them).
+        unsafe { shim($self, $($a),*) }
+    }};
+}
+pub(crate) use shim;
 
 /// The operations every instruction set provides. See the [module docs](self) for the
 /// conventions on lengths, tails, aliasing and random draws.

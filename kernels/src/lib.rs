@@ -31,23 +31,48 @@
 //!   [`nonzero_indices`] and the flips of a Gibbs step [`changed_indices`] — each with a
 //!   `*_with(isa, …)` twin that runs a chosen instruction set.
 //! - [`kernel`]: their contract, the [`Kernel`] trait, implemented by one zero-sized token
-//!   per instruction set ([`kernel::Scalar`], `kernel::Avx2Fma`, `kernel::Avx512`).
+//!   per instruction set ([`kernel::Scalar`], `kernel::Avx2Fma`, `kernel::Avx512`), and the
+//!   dispatch from an [`Isa`] to its token.
 //! - [`math`]: the exp/sigmoid/softplus approximations all instruction sets share, with
 //!   their constants and error bounds.
 //!
 //! # Instruction sets and dispatch
 //! [`dispatch`] picks the best of AVX-512 (F/DQ/BW/VL, 16 lanes), AVX2 + FMA (8 lanes) and
-//! portable scalar code once per process ([`Isa::current`]). The code for each lives in its
-//! own file (`src/portable.rs`, `src/x86/avx2.rs`, `src/x86/avx512.rs`): a token type whose
-//! lane operations instantiate the loop bodies of `src/simd.rs` and the approximations of
-//! [`math`] inside `#[target_feature]` shims. Because every instruction set executes the same
-//! IEEE operations in the same order (fused multiply-adds included; the scalar code uses
-//! `f32::mul_add`), sigmoid and sampling are **bit-identical** on every instruction set: the
-//! same seed gives the same samples on any x86-64 machine, and on any other target whose f32
-//! arithmetic is IEEE-754 with a correctly rounded `mul_add` (all of Rust's 64-bit targets).
-//! Only NaN payloads may differ. `softplus_sum_affine` and `softplus_diff_affine` sum in a
-//! different order per ISA and agree to within their error bounds (the samples of their
-//! `_sample` forms are bit-identical like the rest).
+//! portable scalar code once per process ([`Isa::current`]). Every kernel — those of [`api`]
+//! and the binary products of [`binary`] alike — is reached the same way:
+//!
+//! 1. **One dispatch.** Each public function is a line that hands a generic call to one
+//!    macro of [`kernel`]. The macro maps the instruction set ([`Isa::current`] for the plain
+//!    functions, the `isa` argument for the `*_with` twins) to its token ([`kernel::Scalar`],
+//!    `kernel::Avx2Fma`, `kernel::Avx512`), records its use ([`dispatch::record_use`]) and
+//!    instantiates the call for that token. A `*_with(isa, …)` whose `isa` this CPU lacks
+//!    panics, for every kernel: tests and benchmarks loop over [`Isa::available`], and one that
+//!    names an instruction set means that one, never a fallback (see [`api`]).
+//! 2. **One body per kernel, one trampoline per instruction set.** The SIMD kernels are
+//!    written once, generic over the lane operations of a token (the loop bodies of
+//!    `src/simd.rs`, the approximations of [`math`]); the file of each instruction set
+//!    (`src/portable.rs`, `src/x86/avx2.rs`, `src/x86/avx512.rs`) implements those lane
+//!    operations and invokes one macro with its `#[target_feature]` string, which generates
+//!    its whole [`Kernel`] implementation: length checks, then a `#[target_feature]` shim
+//!    around the generic body. The binary products are methods of a crate-private trait that
+//!    each token implements with its own kernels (hand-tiled for AVX2 and AVX-512, the scalar
+//!    references for the portable token).
+//! 3. **No import cycles.** From the bottom: `dispatch` (the [`Isa`]) and [`rng`]; [`kernel`]
+//!    (contract, tokens, dispatch macro); `lanes` (the lane-operation trait); [`math`];
+//!    `simd` (the bodies and the macro that instantiates them); then the files of the
+//!    instruction sets (`x86/mod.rs` before `x86/avx2.rs` and `x86/avx512.rs`), [`api`] and
+//!    [`binary`] (which also uses [`strided`], which imports nothing). Each file imports only
+//!    files before it: the token types are declared in [`kernel`] and implemented in the files
+//!    of their instruction sets, which [`kernel`] never imports.
+//!
+//! Because every instruction set executes the same IEEE operations in the same order (fused
+//! multiply-adds included; the scalar code uses `f32::mul_add`), sigmoid and sampling are
+//! **bit-identical** on every instruction set: the same seed gives the same samples on any
+//! x86-64 machine, and on any other target whose f32 arithmetic is IEEE-754 with a correctly
+//! rounded `mul_add` (all of Rust's 64-bit targets). Only NaN payloads may differ.
+//! `softplus_sum_affine` and `softplus_diff_affine` sum in a different order per ISA and agree
+//! to within their error bounds (the samples of their `_sample` forms are bit-identical like
+//! the rest).
 //!
 //! The libm-based functions of [`scalar`] are the accuracy oracle the tests compare with.
 //!
@@ -81,6 +106,7 @@ pub mod binary;
 pub mod dispatch;
 pub mod gemm;
 pub mod kernel;
+mod lanes;
 pub mod math;
 mod portable;
 pub mod rng;

@@ -1,5 +1,5 @@
 //! The approximations every instruction set shares: `exp` on `(-∞, 0]`, the logistic sigmoid
-//! and softplus, written once over the lane operations of `Simd` (`src/simd.rs`) so that the scalar,
+//! and softplus, written once over the lane operations of `Simd` (`src/lanes.rs`) so that the scalar,
 //! AVX2 + FMA and AVX-512 kernels execute the *same* sequence of IEEE operations (each `fma`
 //! a fused multiply-add with one rounding, each division correctly rounded) and therefore
 //! give bit-identical results.
@@ -30,7 +30,7 @@
 //! Huge, infinite and NaN inputs produce garbage in the intermediate integer bits (no traps,
 //! wrapping integer arithmetic), which the final select discards, or NaN, which propagates.
 
-use crate::simd::Simd;
+use crate::lanes::Simd;
 
 /// log₂(e).
 pub const LOG2E: f32 = std::f32::consts::LOG2_E;

@@ -7,15 +7,10 @@
 //! bit masks, so no element costs a branch.
 
 use crate::dispatch::Isa;
-use crate::kernel::{
-    Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
-};
+use crate::kernel::Scalar;
+use crate::lanes::Simd;
 use crate::rng::{StreamKey, threshold};
-use crate::simd::{self, Simd};
-
-/// The portable instruction set (one lane). Always available.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Scalar;
+use crate::simd::impl_kernel;
 
 /// The draws of one stream, one at a time, each 64-bit word mixed once for its two draws.
 #[derive(Clone, Copy, Debug)]
@@ -144,112 +139,31 @@ impl Simd for Scalar {
     }
 }
 
-impl Kernel for Scalar {
-    const ISA: Isa = Isa::Scalar;
+impl_kernel!(Scalar, Isa::Scalar;
+    nonzero_indices: nonzero_indices,
+    changed_indices: changed_indices,
+);
 
-    #[track_caller]
-    fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
-        check_len("pre", prob.len(), pre.len());
-        check_len("bias", prob.len(), bias.len());
-        simd::sigmoid_affine(self, pre, scale, bias, prob);
-    }
-
-    #[track_caller]
-    fn sigmoid_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        simd::sigmoid_affine_sample(self, pre, scale, bias, key, first, prob, state);
-    }
-
-    #[track_caller]
-    fn bernoulli(self, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
-        check_len("p", state.len(), p.len());
-        check_draws(first, state.len());
-        simd::bernoulli(self, p, key, first, state);
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
-        check_len("bias", pre.len(), bias.len());
-        simd::softplus_sum_affine(self, pre, scale, bias)
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        simd::softplus_sum_affine_sample(self, pre, scale, bias, key, first, prob, state)
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        simd::softplus_diff_affine::<_, false>(
-            self,
-            pre,
-            from,
-            to,
-            StreamKey::new(0),
-            0,
-            &mut [],
-            &mut [],
-        )
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine_sample(
-        self,
-        pre: &[f32],
-        from: (f32, &[f32]),
-        to: (f32, &[f32]),
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
-        simd::softplus_diff_affine::<_, true>(self, pre, from, to, key, first, prob, state)
-    }
-
-    #[track_caller]
-    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
-        check_changed(old.len(), new.len(), out.len());
-        let mut count = 0;
-        for (j, (&a, &b)) in old.iter().zip(new).enumerate() {
-            if a != b {
-                out[count] = j as u32;
-                count += 1;
-            }
+/// The indices `j` with `x[j] != 0.0`, in order, into `out[..count]`.
+fn nonzero_indices(x: &[f32], out: &mut [u32]) -> usize {
+    let mut count = 0;
+    for (j, &v) in x.iter().enumerate() {
+        if v != 0.0 {
+            out[count] = j as u32;
+            count += 1;
         }
-        count
     }
+    count
+}
 
-    fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
-        check_nonzero(x.len(), out.len());
-        let mut count = 0;
-        for (j, &v) in x.iter().enumerate() {
-            if v != 0.0 {
-                out[count] = j as u32;
-                count += 1;
-            }
+/// The indices `j` with `old[j] != new[j]`, in order, into `out[..count]`.
+fn changed_indices(old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+    let mut count = 0;
+    for (j, (&a, &b)) in old.iter().zip(new).enumerate() {
+        if a != b {
+            out[count] = j as u32;
+            count += 1;
         }
-        count
     }
+    count
 }

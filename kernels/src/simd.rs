@@ -1,92 +1,182 @@
-//! The lane operations each instruction set provides ([`Simd`]) and the loop bodies written
-//! once over them, shared by every ISA.
+//! The loop bodies of the SIMD kernels, written once over the lane operations of
+//! [`Simd`] and shared by every ISA, and [`impl_kernel!`], which instantiates them
+//! per instruction set.
 //!
-//! An implementor of [`Simd`] is a *proof token* (a zero-sized value that can only be made
-//! where the CPU has its instruction set, see [`crate::kernel`]), so its lane operations can
-//! be safe. Each ISA instantiates the generic bodies below inside a thin
-//! `#[target_feature]` shim (`x86/avx2.rs`, `x86/avx512.rs`); the bodies and every lane
-//! operation are `#[inline(always)]`, so the whole loop compiles with the shim's features.
+//! Each ISA's file (`src/portable.rs`, `src/x86/avx2.rs`, `src/x86/avx512.rs`) implements
+//! [`Simd`] for its token and invokes [`impl_kernel!`] once with its `#[target_feature]`
+//! string: that generates its whole [`Kernel`](crate::kernel::Kernel) implementation — each
+//! method checks its lengths, then calls a `#[target_feature]` shim that runs the generic
+//! body below. The bodies and every lane operation are `#[inline(always)]`, so the whole loop
+//! compiles with the shim's features.
 //!
 //! Bit-identity across ISAs follows from two rules: the bodies and [`crate::math`] call the
-//! same operations in the same order for every lane count, and each operation below has the
-//! same IEEE result on every ISA (the semantics are stated on each method; the scalar token
-//! implements x86's `min`/`max`/`select` rules with bit masks, and `fma` with `f32::mul_add`).
+//! same operations in the same order for every lane count, and each lane operation has the
+//! same IEEE result on every ISA (see [`Simd`]).
 
+use crate::lanes::Simd;
 use crate::math;
 use crate::rng::StreamKey;
 
-/// Lane operations of one instruction set. `F` holds [`Simd::LANES`] `f32`, `U` as many `u32`.
-pub(crate) trait Simd: Copy {
-    /// f32 lanes per vector.
-    const LANES: usize;
-    /// A vector of `f32`.
-    type F: Copy;
-    /// A vector of `u32` (random draws).
-    type U: Copy;
-    /// The state of the random stream: produces the draws of [`StreamKey`] in order.
-    type Rng;
-    /// An f64 accumulator for reductions.
-    type Acc: Copy;
-
-    /// Every lane `x`.
-    fn splat(self, x: f32) -> Self::F;
-    /// `a + b`.
-    fn add(self, a: Self::F, b: Self::F) -> Self::F;
-    /// `a − b`.
-    fn sub(self, a: Self::F, b: Self::F) -> Self::F;
-    /// `a · b`.
-    fn mul(self, a: Self::F, b: Self::F) -> Self::F;
-    /// `a / b`, correctly rounded.
-    fn div(self, a: Self::F, b: Self::F) -> Self::F;
-    /// `a · b + c` with a single rounding.
-    fn fma(self, a: Self::F, b: Self::F, c: Self::F) -> Self::F;
-    /// `−|a|` (sign bit set; NaN stays NaN).
-    fn neg_abs(self, a: Self::F) -> Self::F;
-    /// `if a < b { t } else { f }` per lane (ordered compare: false when either is NaN).
-    fn select_lt(self, a: Self::F, b: Self::F, t: Self::F, f: Self::F) -> Self::F;
-    /// `if a > b { a } else { b }` per lane (x86 `maxps`: `b` when either is NaN).
-    fn max(self, a: Self::F, b: Self::F) -> Self::F;
-    /// The f32 whose bits are `(bits(z) + 127) << 23` (wrapping): `2ⁿ` for `z = MAGIC + n`.
-    fn pow2_from_magic(self, z: Self::F) -> Self::F;
-    /// Per lane `1.0` if `(u >> 8) < trunc(min(p·2²⁴, 2²⁴))` as i32 (NaN → i32::MIN), else
-    /// `0.0`: [`crate::rng::bernoulli`] exactly, for every `p`.
-    fn bernoulli(self, p: Self::F, u: Self::U) -> Self::F;
-    /// `v` with lanes `n..` set to `+0.0` (`n < LANES`).
-    fn keep_first(self, v: Self::F, n: usize) -> Self::F;
-
-    /// A zero accumulator.
-    fn acc_zero(self) -> Self::Acc;
-    /// `acc + v`, each lane widened to f64.
-    fn acc_add(self, acc: Self::Acc, v: Self::F) -> Self::Acc;
-    /// The sum of the accumulator's lanes.
-    fn acc_total(self, acc: Self::Acc) -> f64;
-
-    /// Loads `LANES` values.
-    ///
-    /// # Safety
-    /// `p .. p + LANES` must be valid for reads.
-    unsafe fn load(self, p: *const f32) -> Self::F;
-    /// Loads the first `n` lanes (the rest are `+0.0`) and reads nothing past `p + n`.
-    ///
-    /// # Safety
-    /// `0 < n < LANES` and `p .. p + n` valid for reads.
-    unsafe fn load_part(self, p: *const f32, n: usize) -> Self::F;
-    /// Stores `LANES` values.
-    ///
-    /// # Safety
-    /// `p .. p + LANES` must be valid for writes.
-    unsafe fn store(self, p: *mut f32, v: Self::F);
-    /// Stores the first `n` lanes and writes nothing else.
-    ///
-    /// # Safety
-    /// `0 < n < LANES` and `p .. p + n` valid for writes.
-    unsafe fn store_part(self, p: *mut f32, v: Self::F, n: usize);
-
-    /// The stream of `key` starting at draw `first`.
-    fn rng(self, key: StreamKey, first: u64) -> Self::Rng;
-    /// The next `LANES` draws: lane `l` of the `k`-th call is draw `first + k·LANES + l`.
-    fn draws(self, rng: &mut Self::Rng) -> Self::U;
+/// Calls `$f` (an index-list kernel of the token's own file), unsafely where it is a
+/// `#[target_feature]` function (`$features` given).
+macro_rules! call {
+    (; $f:path, $($a:expr),*) => {
+        $f($($a),*)
+    };
+    ($features:literal; $f:path, $($a:expr),*) => {
+        // SAFETY: the token exists only where the CPU has the features `$f` is compiled with
+        // (its `try_new` checks them; `new_unchecked`'s caller promises them).
+        unsafe { $f($($a),*) }
+    };
 }
+pub(crate) use call;
+
+/// Implements [`Kernel`](crate::kernel::Kernel) for the token `$token` of the instruction set
+/// `$isa`, compiled with `$features` (none for the portable token): every method checks its
+/// lengths, then runs the body of this module inside a `kernel::shim!` — or, for the index lists,
+/// the token's own `$nonzero` and `$changed` kernels, which are `#[target_feature]` functions
+/// where `$features` is given. The one place a SIMD kernel's per-ISA entry point is written.
+macro_rules! impl_kernel {
+    (
+        $token:ty, $isa:expr $(, $features:literal)?;
+        nonzero_indices: $nonzero:path,
+        changed_indices: $changed:path $(,)?
+    ) => {
+        impl $crate::kernel::Kernel for $token {
+            const ISA: $crate::dispatch::Isa = $isa;
+
+            #[track_caller]
+            fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+                $crate::kernel::check_len("pre", prob.len(), pre.len());
+                $crate::kernel::check_len("bias", prob.len(), bias.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
+                        $crate::simd::sigmoid_affine(s, pre, scale, bias, prob)
+                    })
+            }
+
+            #[track_caller]
+            fn sigmoid_affine_sample(
+                self,
+                pre: &[f32],
+                scale: f32,
+                bias: &[f32],
+                key: $crate::rng::StreamKey,
+                first: u64,
+                prob: &mut [f32],
+                state: &mut [f32],
+            ) {
+                $crate::kernel::check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], scale: f32, bias: &[f32], key: $crate::rng::StreamKey,
+                     first: u64, prob: &mut [f32], state: &mut [f32]) {
+                        $crate::simd::sigmoid_affine_sample(
+                            s, pre, scale, bias, key, first, prob, state,
+                        )
+                    })
+            }
+
+            #[track_caller]
+            fn bernoulli(self, p: &[f32], key: $crate::rng::StreamKey, first: u64, state: &mut [f32]) {
+                $crate::kernel::check_len("p", state.len(), p.len());
+                $crate::kernel::check_draws(first, state.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (p: &[f32], key: $crate::rng::StreamKey, first: u64, state: &mut [f32]) {
+                        $crate::simd::bernoulli(s, p, key, first, state)
+                    })
+            }
+
+            #[track_caller]
+            fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+                $crate::kernel::check_len("bias", pre.len(), bias.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
+                        $crate::simd::softplus_sum_affine(s, pre, scale, bias)
+                    })
+            }
+
+            #[track_caller]
+            fn softplus_sum_affine_sample(
+                self,
+                pre: &[f32],
+                scale: f32,
+                bias: &[f32],
+                key: $crate::rng::StreamKey,
+                first: u64,
+                prob: &mut [f32],
+                state: &mut [f32],
+            ) -> f64 {
+                $crate::kernel::check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], scale: f32, bias: &[f32], key: $crate::rng::StreamKey,
+                     first: u64, prob: &mut [f32], state: &mut [f32]) -> f64 {
+                        $crate::simd::softplus_sum_affine_sample(
+                            s, pre, scale, bias, key, first, prob, state,
+                        )
+                    })
+            }
+
+            #[track_caller]
+            fn softplus_diff_affine(
+                self,
+                pre: &[f32],
+                from: (f32, &[f32]),
+                to: (f32, &[f32]),
+            ) -> f64 {
+                $crate::kernel::check_diff(pre.len(), from.1.len(), to.1.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
+                        $crate::simd::softplus_diff_affine::<_, false>(
+                            s,
+                            pre,
+                            from,
+                            to,
+                            $crate::rng::StreamKey::new(0),
+                            0,
+                            &mut [],
+                            &mut [],
+                        )
+                    })
+            }
+
+            #[track_caller]
+            fn softplus_diff_affine_sample(
+                self,
+                pre: &[f32],
+                from: (f32, &[f32]),
+                to: (f32, &[f32]),
+                key: $crate::rng::StreamKey,
+                first: u64,
+                prob: &mut [f32],
+                state: &mut [f32],
+            ) -> f64 {
+                $crate::kernel::check_diff(pre.len(), from.1.len(), to.1.len());
+                $crate::kernel::check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32]),
+                     key: $crate::rng::StreamKey, first: u64, prob: &mut [f32],
+                     state: &mut [f32]) -> f64 {
+                        $crate::simd::softplus_diff_affine::<_, true>(
+                            s, pre, from, to, key, first, prob, state,
+                        )
+                    })
+            }
+
+            #[track_caller]
+            fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
+                $crate::kernel::check_nonzero(x.len(), out.len());
+                $crate::simd::call!($($features)?; $nonzero, x, out)
+            }
+
+            #[track_caller]
+            fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
+                $crate::kernel::check_changed(old.len(), new.len(), out.len());
+                $crate::simd::call!($($features)?; $changed, old, new, out)
+            }
+        }
+    };
+}
+pub(crate) use impl_kernel;
 
 // The bodies below take slices whose lengths the `Kernel` methods have checked; they
 // re-slice every input to the output's length `n` (a no-op after those checks, and a panic

@@ -7,39 +7,11 @@ use core::arch::x86_64::*;
 
 use super::{COMPRESS8, LANE_MASK8, MIX_M1, MIX_M2, POPCOUNT8, counters};
 use crate::dispatch::Isa;
-use crate::kernel::{
-    Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
-};
+use crate::kernel::Avx2Fma;
+use crate::lanes::Simd;
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
-use crate::simd::{self, Simd};
-
-/// The AVX2 + FMA instruction set. A value proves that the CPU has it: get one from
-/// [`Avx2Fma::try_new`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Avx2Fma {
-    _proof: (),
-}
-
-impl Avx2Fma {
-    /// The token, if this CPU has AVX2 and FMA ([`Isa::is_available`]).
-    #[inline]
-    pub fn try_new() -> Option<Self> {
-        Isa::Avx2Fma
-            .is_available()
-            .then_some(Avx2Fma { _proof: () })
-    }
-
-    /// The token, unchecked.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA (`Isa::Avx2Fma.is_available()`): every kernel of the
-    /// token executes those instructions.
-    #[inline]
-    pub unsafe fn new_unchecked() -> Self {
-        Avx2Fma { _proof: () }
-    }
-}
+use crate::simd::impl_kernel;
 
 /// The random stream: counter words for the next vector, the previous word vector, the
 /// lane permutation `first & 1 ..` (mod 8) and the blend mask of the lane taken from the
@@ -218,79 +190,6 @@ impl Simd for Avx2Fma {
     }
 }
 
-// The `#[target_feature]` shims: each instantiates a shared body with the features enabled,
-// so the inlined lane operations compile to AVX2 and FMA instructions.
-
-#[target_feature(enable = "avx2,fma")]
-fn sigmoid_affine_avx2(s: Avx2Fma, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
-    simd::sigmoid_affine(s, pre, scale, bias, prob);
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn sigmoid_affine_sample_avx2(
-    s: Avx2Fma,
-    pre: &[f32],
-    scale: f32,
-    bias: &[f32],
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) {
-    simd::sigmoid_affine_sample(s, pre, scale, bias, key, first, prob, state);
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn bernoulli_avx2(s: Avx2Fma, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
-    simd::bernoulli(s, p, key, first, state);
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn softplus_sum_affine_sample_avx2(
-    s: Avx2Fma,
-    pre: &[f32],
-    scale: f32,
-    bias: &[f32],
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) -> f64 {
-    simd::softplus_sum_affine_sample(s, pre, scale, bias, key, first, prob, state)
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn softplus_diff_affine_sample_avx2(
-    s: Avx2Fma,
-    pre: &[f32],
-    from: (f32, &[f32]),
-    to: (f32, &[f32]),
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) -> f64 {
-    simd::softplus_diff_affine::<_, true>(s, pre, from, to, key, first, prob, state)
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn softplus_diff_affine_avx2(
-    s: Avx2Fma,
-    pre: &[f32],
-    from: (f32, &[f32]),
-    to: (f32, &[f32]),
-) -> f64 {
-    simd::softplus_diff_affine::<_, false>(s, pre, from, to, StreamKey::new(0), 0, &mut [], &mut [])
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn softplus_sum_affine_avx2(s: Avx2Fma, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
-    simd::softplus_sum_affine(s, pre, scale, bias)
-}
-
 /// Stores the lanes of `idx` whose bit is set in the 8-bit mask `m`, in order, to
 /// `out[..popcount(m)]`, writes nothing else, and returns `popcount(m)`.
 ///
@@ -385,99 +284,7 @@ fn changed_indices_avx2(x: &[f32], y: &[f32], out: &mut [u32]) -> usize {
     count
 }
 
-impl Kernel for Avx2Fma {
-    const ISA: Isa = Isa::Avx2Fma;
-
-    #[track_caller]
-    fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
-        check_len("pre", prob.len(), pre.len());
-        check_len("bias", prob.len(), bias.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { sigmoid_affine_avx2(self, pre, scale, bias, prob) }
-    }
-
-    #[track_caller]
-    fn sigmoid_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { sigmoid_affine_sample_avx2(self, pre, scale, bias, key, first, prob, state) }
-    }
-
-    #[track_caller]
-    fn bernoulli(self, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
-        check_len("p", state.len(), p.len());
-        check_draws(first, state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { bernoulli_avx2(self, p, key, first, state) }
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
-        check_len("bias", pre.len(), bias.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_sum_affine_avx2(self, pre, scale, bias) }
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_sum_affine_sample_avx2(self, pre, scale, bias, key, first, prob, state) }
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_diff_affine_avx2(self, pre, from, to) }
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine_sample(
-        self,
-        pre: &[f32],
-        from: (f32, &[f32]),
-        to: (f32, &[f32]),
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_diff_affine_sample_avx2(self, pre, from, to, key, first, prob, state) }
-    }
-
-    #[track_caller]
-    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
-        check_changed(old.len(), new.len(), out.len());
-        // SAFETY: `self` proves the shim's target features; the lengths are checked.
-        unsafe { changed_indices_avx2(old, new, out) }
-    }
-
-    #[track_caller]
-    fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
-        check_nonzero(x.len(), out.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { nonzero_indices_avx2(x, out) }
-    }
-}
+impl_kernel!(Avx2Fma, Isa::Avx2Fma, "avx2,fma";
+    nonzero_indices: nonzero_indices_avx2,
+    changed_indices: changed_indices_avx2,
+);

@@ -6,38 +6,11 @@ use core::arch::x86_64::*;
 
 use super::{MIX_M1, MIX_M2, POPCOUNT8, counters};
 use crate::dispatch::Isa;
-use crate::kernel::{
-    Kernel, check_changed, check_diff, check_draws, check_len, check_nonzero, check_sample,
-};
+use crate::kernel::Avx512;
+use crate::lanes::Simd;
 use crate::math::TWO_24;
 use crate::rng::{GOLDEN, StreamKey};
-use crate::simd::{self, Simd};
-
-/// The AVX-512 instruction set (F, DQ, BW, VL, with AVX2 and FMA). A value proves that the
-/// CPU has it: get one from [`Avx512::try_new`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Avx512 {
-    _proof: (),
-}
-
-impl Avx512 {
-    /// The token, if this CPU has AVX-512 F/DQ/BW/VL, AVX2 and FMA
-    /// ([`Isa::is_available`]).
-    #[inline]
-    pub fn try_new() -> Option<Self> {
-        Isa::Avx512.is_available().then_some(Avx512 { _proof: () })
-    }
-
-    /// The token, unchecked.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512 F/DQ/BW/VL, AVX2 and FMA (`Isa::Avx512.is_available()`):
-    /// every kernel of the token executes those instructions.
-    #[inline]
-    pub unsafe fn new_unchecked() -> Self {
-        Avx512 { _proof: () }
-    }
-}
+use crate::simd::impl_kernel;
 
 /// The random stream: counter words for the next vector, the previous word vector and the
 /// lane selection (`first & 1 ..`) of `[cur : nxt]` (see the [module docs](super)).
@@ -197,79 +170,6 @@ impl Simd for Avx512 {
     }
 }
 
-// The `#[target_feature]` shims: each instantiates a shared body with the features enabled,
-// so the inlined lane operations compile to AVX-512 instructions.
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-fn sigmoid_affine_avx512(s: Avx512, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
-    simd::sigmoid_affine(s, pre, scale, bias, prob);
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn sigmoid_affine_sample_avx512(
-    s: Avx512,
-    pre: &[f32],
-    scale: f32,
-    bias: &[f32],
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) {
-    simd::sigmoid_affine_sample(s, pre, scale, bias, key, first, prob, state);
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-fn bernoulli_avx512(s: Avx512, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
-    simd::bernoulli(s, p, key, first, state);
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn softplus_sum_affine_sample_avx512(
-    s: Avx512,
-    pre: &[f32],
-    scale: f32,
-    bias: &[f32],
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) -> f64 {
-    simd::softplus_sum_affine_sample(s, pre, scale, bias, key, first, prob, state)
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn softplus_diff_affine_sample_avx512(
-    s: Avx512,
-    pre: &[f32],
-    from: (f32, &[f32]),
-    to: (f32, &[f32]),
-    key: StreamKey,
-    first: u64,
-    prob: &mut [f32],
-    state: &mut [f32],
-) -> f64 {
-    simd::softplus_diff_affine::<_, true>(s, pre, from, to, key, first, prob, state)
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-fn softplus_diff_affine_avx512(
-    s: Avx512,
-    pre: &[f32],
-    from: (f32, &[f32]),
-    to: (f32, &[f32]),
-) -> f64 {
-    simd::softplus_diff_affine::<_, false>(s, pre, from, to, StreamKey::new(0), 0, &mut [], &mut [])
-}
-
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-fn softplus_sum_affine_avx512(s: Avx512, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
-    simd::softplus_sum_affine(s, pre, scale, bias)
-}
-
 /// Nonzero indices: per 16 elements, a compare into a mask, `vpcompressd` of the lane
 /// indices, and a masked store of exactly `popcount(mask)` lanes.
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
@@ -351,101 +251,7 @@ fn changed_indices_avx512(x: &[f32], y: &[f32], out: &mut [u32]) -> usize {
     count
 }
 
-impl Kernel for Avx512 {
-    const ISA: Isa = Isa::Avx512;
-
-    #[track_caller]
-    fn sigmoid_affine(self, pre: &[f32], scale: f32, bias: &[f32], prob: &mut [f32]) {
-        check_len("pre", prob.len(), pre.len());
-        check_len("bias", prob.len(), bias.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { sigmoid_affine_avx512(self, pre, scale, bias, prob) }
-    }
-
-    #[track_caller]
-    fn sigmoid_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { sigmoid_affine_sample_avx512(self, pre, scale, bias, key, first, prob, state) }
-    }
-
-    #[track_caller]
-    fn bernoulli(self, p: &[f32], key: StreamKey, first: u64, state: &mut [f32]) {
-        check_len("p", state.len(), p.len());
-        check_draws(first, state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { bernoulli_avx512(self, p, key, first, state) }
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine(self, pre: &[f32], scale: f32, bias: &[f32]) -> f64 {
-        check_len("bias", pre.len(), bias.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_sum_affine_avx512(self, pre, scale, bias) }
-    }
-
-    #[track_caller]
-    fn softplus_sum_affine_sample(
-        self,
-        pre: &[f32],
-        scale: f32,
-        bias: &[f32],
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_sample(pre.len(), bias.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe {
-            softplus_sum_affine_sample_avx512(self, pre, scale, bias, key, first, prob, state)
-        }
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine(self, pre: &[f32], from: (f32, &[f32]), to: (f32, &[f32])) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_diff_affine_avx512(self, pre, from, to) }
-    }
-
-    #[track_caller]
-    fn softplus_diff_affine_sample(
-        self,
-        pre: &[f32],
-        from: (f32, &[f32]),
-        to: (f32, &[f32]),
-        key: StreamKey,
-        first: u64,
-        prob: &mut [f32],
-        state: &mut [f32],
-    ) -> f64 {
-        check_diff(pre.len(), from.1.len(), to.1.len());
-        check_sample(pre.len(), to.1.len(), first, prob.len(), state.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { softplus_diff_affine_sample_avx512(self, pre, from, to, key, first, prob, state) }
-    }
-
-    #[track_caller]
-    fn changed_indices(self, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
-        check_changed(old.len(), new.len(), out.len());
-        // SAFETY: `self` proves the shim's target features; the lengths are checked.
-        unsafe { changed_indices_avx512(old, new, out) }
-    }
-
-    #[track_caller]
-    fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
-        check_nonzero(x.len(), out.len());
-        // SAFETY: `self` proves the shim's target features.
-        unsafe { nonzero_indices_avx512(x, out) }
-    }
-}
+impl_kernel!(Avx512, Isa::Avx512, "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma";
+    nonzero_indices: nonzero_indices_avx512,
+    changed_indices: changed_indices_avx512,
+);

@@ -1,9 +1,10 @@
-//! x86-64 instruction sets: [`Avx2Fma`] (8 lanes) and [`Avx512`] (16 lanes).
+//! x86-64 instruction sets: [`Avx2Fma`](crate::kernel::Avx2Fma) (8 lanes) and
+//! [`Avx512`](crate::kernel::Avx512) (16 lanes).
 //!
-//! Each file holds a token type, its lane operations ([`crate::simd::Simd`], every one an
-//! `#[inline(always)]` wrapper of an intrinsic), thin `#[target_feature]` shims that
-//! instantiate the shared bodies of [`crate::simd`], and its [`crate::kernel::Kernel`]
-//! implementation, which checks lengths and calls the shims.
+//! Each file holds the code of one token of [`crate::kernel`]: its lane operations
+//! ([`crate::lanes::Simd`], every one an `#[inline(always)]` wrapper of an intrinsic), its
+//! index-list kernels, and one [`crate::simd::impl_kernel!`] with its `#[target_feature]`
+//! string, which generates its [`crate::kernel::Kernel`] implementation.
 //!
 //! The random stream runs 64-bit SplitMix64 words in the vector's 64-bit lanes; read as u32
 //! lanes (little-endian) a vector of words for counters `c, c+1, …` holds draws
@@ -18,9 +19,6 @@
 
 mod avx2;
 mod avx512;
-
-pub use avx2::Avx2Fma;
-pub use avx512::Avx512;
 
 /// The first multiplier of [`crate::rng::mix64`].
 const MIX_M1: u64 = 0xBF58_476D_1CE4_E5B9;
