@@ -50,10 +50,10 @@ pub enum Error {
     },
     /// A configuration value (a hyper-parameter, a size) is out of its domain.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(ConfigError),
     /// Buffers or data do not have the sizes the model needs.
     #[error("shape mismatch: {0}")]
-    Shape(String),
+    Shape(ShapeError),
     /// A data value is NaN, infinite or outside `[0, 1]` (the range of visible units).
     #[error("row {row}, column {column}: value {value} is not in [0, 1]")]
     Value {
@@ -85,6 +85,53 @@ pub enum Error {
         /// Which quantity became non-finite.
         what: String,
     },
+}
+
+/// Which argument, buffer or data has the wrong size, what it needed and what it had: as data,
+/// so that a program can react (the message is `what: expected …, got …`).
+///
+/// ```
+/// let model = rbm::Rbm::new(4, 3, 1)?;
+/// let mut out = vec![0.0; 5];
+/// match model.hidden_probs(&[0.0; 8], &mut out) {
+///     Err(rbm::Error::Shape(e)) => {
+///         assert_eq!(e.what, "hidden probabilities");
+///         assert_eq!((e.expected.as_str(), e.found.as_str()), ("6 values (2 rows of 3)", "5"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), rbm::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: expected {expected}, got {found}")]
+pub struct ShapeError {
+    /// The argument, buffer or data concerned, e.g. `"batch"` or `"clamp mask"`.
+    pub what: String,
+    /// What it needed, e.g. `"1 to 64 rows of 784 values"`.
+    pub expected: String,
+    /// What it had, e.g. `"1000 values"`.
+    pub found: String,
+}
+
+/// Which setting is out of its domain, what it must be and what it was: as data (the message
+/// is `field: expected …, got …`).
+///
+/// ```
+/// let err = rbm::Config::default().learning_rate(-1.0).validate().unwrap_err();
+/// match err {
+///     rbm::Error::Config(e) => assert_eq!((e.field.as_str(), e.found.as_str()), ("lr", "-1")),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: expected {expected}, got {found}")]
+pub struct ConfigError {
+    /// The setting (a field of a configuration, a flag, a size), e.g. `"k"` or `"batch_size"`.
+    pub field: String,
+    /// Its domain, e.g. `"at least 1"`.
+    pub expected: String,
+    /// The value given.
+    pub found: String,
 }
 
 /// What is wrong with an IDX file.
@@ -285,6 +332,24 @@ pub enum ModelFileError {
 }
 
 impl Error {
+    /// An [`Error::Shape`]: `what` needed `expected`, had `found`.
+    pub fn shape(what: impl Into<String>, expected: impl ToString, found: impl ToString) -> Self {
+        Error::Shape(ShapeError {
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        })
+    }
+
+    /// An [`Error::Config`]: `field` must be `expected`, was `found`.
+    pub fn config(field: impl Into<String>, expected: impl ToString, found: impl ToString) -> Self {
+        Error::Config(ConfigError {
+            field: field.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        })
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -82,10 +82,11 @@ impl Gibbs {
     pub fn new(model: &Rbm, v0: &[f32], key: StreamKey) -> Result<Self> {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         if v0.is_empty() || !v0.len().is_multiple_of(nv) {
-            return Err(Error::Shape(format!(
-                "chain states: {} values is not a whole number of {nv}-unit rows",
-                v0.len()
-            )));
+            return Err(Error::shape(
+                "chain states",
+                format!("a whole, non-zero number of {nv}-unit rows"),
+                format!("{} values", v0.len()),
+            ));
         }
         let rows = v0.len() / nv;
         let tracks = v0
@@ -123,10 +124,11 @@ impl Gibbs {
     pub fn with_clamp(mut self, mask: &[bool]) -> Result<Self> {
         let nv = self.v.len() / self.rows;
         if mask.len() != nv {
-            return Err(Error::Shape(format!(
-                "clamp mask: expected {nv} entries, got {}",
-                mask.len()
-            )));
+            return Err(Error::shape(
+                "clamp mask",
+                format!("{nv} entries"),
+                mask.len(),
+            ));
         }
         let units: Vec<usize> = (0..nv).filter(|&i| mask[i]).collect();
         let values = (0..self.rows)
@@ -155,10 +157,11 @@ impl Gibbs {
     pub fn run(&mut self, model: &Rbm, k: usize) -> Result<()> {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         if (nv, nh) != self.sizes {
-            return Err(Error::Shape(format!(
-                "chains made for a {}–{} model, given a {nv}–{nh} one",
-                self.sizes.0, self.sizes.1
-            )));
+            return Err(Error::shape(
+                "model",
+                format!("a {}–{} model (the chains')", self.sizes.0, self.sizes.1),
+                format!("{nv}–{nh}"),
+            ));
         }
         if model.generation() != self.generation {
             self.recompute(model);

@@ -81,11 +81,7 @@ impl Rbm {
     /// [`Error::Config`] if a layer is empty or `V · H` overflows.
     pub fn zeros(n_visible: usize, n_hidden: usize) -> Result<Self> {
         let n = check_sizes(n_visible, n_hidden)?;
-        let w = AlignedVec::try_zeros(n).map_err(|_| {
-            Error::Config(format!(
-                "{n_visible} × {n_hidden} weights do not fit in memory"
-            ))
-        })?;
+        let w = AlignedVec::try_zeros(n).map_err(|_| too_large(n_visible, n_hidden))?;
         Ok(Rbm {
             n_visible,
             n_hidden,
@@ -111,12 +107,11 @@ impl Rbm {
     ) -> Result<Self> {
         let n = check_sizes(n_visible, n_hidden)?;
         if w.len() != n || v_bias.len() != n_visible || h_bias.len() != n_hidden {
-            return Err(Error::Shape(format!(
-                "parameters of a {n_visible}–{n_hidden} RBM need W {n}, v_bias {n_visible}, h_bias {n_hidden} values; got {}, {}, {}",
-                w.len(),
-                v_bias.len(),
-                h_bias.len()
-            )));
+            return Err(Error::shape(
+                "parameters (W, v_bias, h_bias)",
+                format!("{n}, {n_visible}, {n_hidden} values (a {n_visible}–{n_hidden} RBM)"),
+                format!("{}, {}, {}", w.len(), v_bias.len(), h_bias.len()),
+            ));
         }
         let rbm = Rbm {
             n_visible,
@@ -128,7 +123,7 @@ impl Rbm {
             generation: next_generation(),
         };
         if let Some(what) = rbm.first_non_finite() {
-            return Err(Error::Config(format!("parameter {what} is not finite")));
+            return Err(Error::config(what, "finite values", "NaN or an infinity"));
         }
         Ok(rbm)
     }
@@ -143,10 +138,11 @@ impl Rbm {
     pub fn init_visible_bias_from_marginals(&mut self, p: &[f64]) -> Result<()> {
         self.check_len("marginals", p.len(), self.n_visible)?;
         if let Some(i) = p.iter().position(|x| !(0.0..=1.0).contains(x)) {
-            return Err(Error::Config(format!(
-                "pixel marginal {i} is {} (outside [0, 1])",
-                p[i]
-            )));
+            return Err(Error::config(
+                format!("pixel marginal {i}"),
+                "a value in [0, 1]",
+                p[i],
+            ));
         }
         const EPS: f64 = 1e-3;
         for (b, &pi) in self.v_bias_mut().iter_mut().zip(p) {
@@ -384,9 +380,23 @@ impl Rbm {
         let (n_in, n_out) = dir.sizes(self);
         let rows = input_len / n_in;
         if !input_len.is_multiple_of(n_in) || output_len != rows * n_out {
-            return Err(Error::Shape(format!(
-                "a batch of {n_in}-unit rows ({input_len} values) needs {n_out} output values per row, got {output_len} in all"
-            )));
+            let what = match dir {
+                Conditional::Hidden => "hidden probabilities",
+                Conditional::Visible => "visible probabilities",
+            };
+            return Err(if input_len.is_multiple_of(n_in) {
+                Error::shape(
+                    what,
+                    format!("{} values ({rows} rows of {n_out})", rows * n_out),
+                    output_len,
+                )
+            } else {
+                Error::shape(
+                    "input rows",
+                    format!("a multiple of {n_in} values"),
+                    input_len,
+                )
+            });
         }
         Ok(rows)
     }
@@ -395,9 +405,7 @@ impl Rbm {
         if got == want {
             Ok(())
         } else {
-            Err(Error::Shape(format!(
-                "{what}: expected {want} values, got {got}"
-            )))
+            Err(Error::shape(what, format!("{want} values"), got))
         }
     }
 }
@@ -434,18 +442,25 @@ impl Params for Rbm {
 
 fn check_sizes(n_visible: usize, n_hidden: usize) -> Result<usize> {
     if n_visible == 0 || n_hidden == 0 {
-        return Err(Error::Config(format!(
-            "an RBM needs at least one visible and one hidden unit (got {n_visible}–{n_hidden})"
-        )));
+        return Err(Error::config(
+            "layer sizes",
+            "at least one visible and one hidden unit",
+            format!("{n_visible}–{n_hidden}"),
+        ));
     }
     n_visible
         .checked_mul(n_hidden)
         .filter(|&n| n <= isize::MAX as usize / 4)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "{n_visible} × {n_hidden} weights do not fit in memory"
-            ))
-        })
+        .ok_or_else(|| too_large(n_visible, n_hidden))
+}
+
+/// The error of a model whose weights do not fit in memory.
+fn too_large(n_visible: usize, n_hidden: usize) -> Error {
+    Error::config(
+        "layer sizes",
+        "a weight matrix that fits in memory",
+        format!("{n_visible} × {n_hidden} weights"),
+    )
 }
 
 /// Whether no value of `x` is NaN or infinite: those are the values whose exponent bits are

@@ -56,7 +56,7 @@ impl Observer for StopAt {
             run: Some(r#"{"note":"test"}"#.into()),
         };
         self.saved = Some(serialize_checkpoint(&c).unwrap());
-        Err(Error::Config("stopped".into()))
+        Err(Error::config("test", "to stop here", "stopped"))
     }
 }
 

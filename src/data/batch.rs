@@ -64,10 +64,10 @@ impl Batches {
         drop_last: bool,
     ) -> Result<Batches> {
         if batch_size == 0 {
-            return Err(Error::Config("batch size must be at least 1".into()));
+            return Err(Error::config("batch_size", "at least 1", 0));
         }
-        let n = u32::try_from(n_rows)
-            .map_err(|_| Error::Config(format!("{n_rows} rows: at most 2^32 - 1 supported")))?;
+        let n =
+            u32::try_from(n_rows).map_err(|_| Error::config("rows", "at most 2^32 - 1", n_rows))?;
         let mut batches = Batches {
             perm: (0..n).collect(),
             batch_size,
@@ -213,17 +213,22 @@ pub(crate) fn fill_rows<'a>(
     row: impl Fn(usize) -> RowRef<'a> + Sync,
 ) -> Result<()> {
     if indices.len().checked_mul(n) != Some(out.len()) {
-        return Err(Error::Shape(format!(
-            "batch buffer holds {} values, {} rows of {n} need {}",
+        return Err(Error::shape(
+            "batch buffer",
+            format!(
+                "{} values ({} rows of {n})",
+                indices.len().saturating_mul(n),
+                indices.len()
+            ),
             out.len(),
-            indices.len(),
-            indices.len().saturating_mul(n)
-        )));
+        ));
     }
     if let Some(&bad) = indices.iter().find(|&&i| i as usize >= n_rows) {
-        return Err(Error::Shape(format!(
-            "row index {bad} out of range for {n_rows} rows"
-        )));
+        return Err(Error::shape(
+            "row index",
+            format!("below {n_rows} (the rows)"),
+            bad,
+        ));
     }
     if n == 0 {
         return Ok(());

@@ -92,9 +92,11 @@ impl<'a> Rows<'a> {
 /// The number of rows of `n_cols` values in `len` values.
 fn whole_rows(len: usize, n_cols: usize) -> Result<usize> {
     if n_cols == 0 || !len.is_multiple_of(n_cols) {
-        return Err(Error::Shape(format!(
-            "rows in memory: {len} values is not a whole number of rows of {n_cols} values"
-        )));
+        return Err(Error::shape(
+            "rows in memory",
+            format!("a whole number of rows of {n_cols} values (n_cols ≥ 1)"),
+            format!("{len} values"),
+        ));
     }
     Ok(len / n_cols)
 }
@@ -134,10 +136,11 @@ pub trait RowSource: Sync {
         if self.row_len() == expected {
             return Ok(());
         }
-        Err(Error::Shape(format!(
-            "rows have {} values, the model has {expected} visible units",
-            self.row_len()
-        )))
+        Err(Error::shape(
+            "row length",
+            format!("{expected} values (the model's visible units)"),
+            self.row_len(),
+        ))
     }
 
     /// The mean of each column (`row_len()` values in `[0, 1]`; zeros without rows): the

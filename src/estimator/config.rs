@@ -187,17 +187,18 @@ impl Config {
     /// [`Error::Config`] naming the first value out of its domain.
     pub fn validate(&self) -> Result<()> {
         if self.n_hidden == 0 || self.epochs == 0 {
-            return Err(Error::Config(format!(
-                "n_hidden and epochs must be at least 1, got {} and {}",
-                self.n_hidden, self.epochs
-            )));
+            let field = if self.n_hidden == 0 {
+                "n_hidden"
+            } else {
+                "epochs"
+            };
+            return Err(Error::config(field, "at least 1", 0));
         }
         if let Method::Tempering { temperatures, .. } = self.method
             && !(2..=MAX_TEMPERATURES).contains(&temperatures)
         {
-            return Err(Error::Config(format!(
-                "temperatures must be 2 to {MAX_TEMPERATURES}, got {temperatures}"
-            )));
+            let expected = format!("2 to {MAX_TEMPERATURES}");
+            return Err(Error::config("temperatures", expected, temperatures));
         }
         self.train_config(1).validate()
     }

@@ -340,7 +340,7 @@ impl Estimator {
         let key = self.next_key();
         let model = self.fitted_model()?;
         if n == 0 {
-            return Err(Error::Config("sample: at least one chain".into()));
+            return Err(Error::config("chains", "at least 1", 0));
         }
         let mut start = crate::train::zeros(n, model.n_visible())?;
         let noise = key.derive(0);
@@ -422,7 +422,7 @@ impl Estimator {
             marginals: fitted.marginals.clone(),
         };
         let json = serde_json::to_string(&record)
-            .map_err(|e| Error::Config(format!("cannot record the settings: {e}")))?;
+            .map_err(|e| Error::config("settings", "values JSON can record", e))?;
         save_model(path, &fitted.model, Some(&json))
     }
 
@@ -488,7 +488,7 @@ impl Estimator {
     fn start(&self, data: &(impl RowSource + ?Sized)) -> Result<Fitted> {
         self.config.validate()?;
         if data.n_rows() == 0 {
-            return Err(Error::Config("no rows to fit".into()));
+            return Err(Error::shape("rows to fit", "at least one row", 0));
         }
         let mut model = Rbm::new(data.row_len(), self.config.n_hidden, self.config.seed)?;
         let marginals = data.column_means();
@@ -547,7 +547,7 @@ fn train_epochs(
         }
     }
     if data.n_rows() == 0 {
-        return Err(Error::Config("no rows to fit".into()));
+        return Err(Error::shape("rows to fit", "at least one row", 0));
     }
     let done = fitted.history.len();
     let schedule = Schedule {
@@ -608,13 +608,14 @@ fn for_blocks(
     let (n, nv) = (data.n_rows(), model.n_visible());
     data.check_row_len(nv)?;
     if n == 0 {
-        return Err(Error::Shape("no rows given".into()));
+        return Err(Error::shape("rows", "at least one row", 0));
     }
     if out.len() != n * per_row {
-        return Err(Error::Shape(format!(
-            "output of {} values for {n} rows of {per_row}",
-            out.len()
-        )));
+        return Err(Error::shape(
+            "output",
+            format!("{} values ({n} rows of {per_row})", n * per_row),
+            out.len(),
+        ));
     }
     let mut buf = crate::train::zeros(BLOCK_ROWS.min(n), nv)?;
     let indices: Vec<u32> = (0..n as u32).collect();

@@ -180,10 +180,14 @@ impl Estimator {
             }
         };
         if !result.estimate.is_finite() {
-            return Err(Error::Config(format!(
-                "the log-likelihood estimate is {} (log Z {:?}): the model's parameters are too large to score",
-                result.estimate, result.log_z
-            )));
+            return Err(Error::config(
+                "model parameters",
+                "values small enough for a finite log-likelihood",
+                format!(
+                    "an estimate of {} (log Z {:?})",
+                    result.estimate, result.log_z
+                ),
+            ));
         }
         Ok(result)
     }

@@ -45,9 +45,7 @@ impl Schedule {
     /// [`Error::Config`] if `temperatures < 3`.
     pub fn standard_with(temperatures: usize) -> Result<Self> {
         if temperatures < 3 {
-            return Err(Error::Config(format!(
-                "the standard AIS schedule needs at least 3 temperatures, got {temperatures}"
-            )));
+            return Err(Error::config("temperatures", "at least 3", temperatures));
         }
         let share = |parts: usize| {
             ((temperatures as f64 * parts as f64 / 29.0).round() as usize).clamp(1, temperatures)
@@ -64,9 +62,7 @@ impl Schedule {
     /// [`Error::Config`] if `temperatures` is 0.
     pub fn linear(temperatures: usize) -> Result<Self> {
         if temperatures == 0 {
-            return Err(Error::Config(
-                "an AIS schedule needs at least 1 temperature".into(),
-            ));
+            return Err(Error::config("temperatures", "at least 1", 0));
         }
         let n = temperatures as f64;
         let mut betas: Vec<f64> = (0..temperatures).map(|k| k as f64 / n).collect();
@@ -80,19 +76,20 @@ impl Schedule {
     /// [`Error::Config`] naming the first violation.
     pub fn from_betas(betas: Vec<f64>) -> Result<Self> {
         if betas.len() < 2 || betas[0] != 0.0 || betas[betas.len() - 1] != 1.0 {
-            return Err(Error::Config(
-                "an AIS schedule must start at β = 0 and end at β = 1".into(),
+            let ends = betas.first().zip(betas.last());
+            return Err(Error::config(
+                "AIS schedule",
+                "β from 0 to 1",
+                format!("{} values, ends {ends:?}", betas.len()),
             ));
         }
         let increasing = |w: &[f64]| w[0].partial_cmp(&w[1]) == Some(std::cmp::Ordering::Less);
         if let Some(k) = betas.windows(2).position(|w| !increasing(w)) {
-            return Err(Error::Config(format!(
-                "AIS schedule: β must increase strictly, but β[{}] = {} and β[{}] = {}",
-                k,
-                betas[k],
-                k + 1,
-                betas[k + 1]
-            )));
+            return Err(Error::config(
+                format!("AIS schedule β[{}]", k + 1),
+                format!("above β[{k}] = {}", betas[k]),
+                betas[k + 1],
+            ));
         }
         Ok(Schedule { betas })
     }
@@ -220,7 +217,7 @@ impl AisEstimate {
 pub fn ais(model: &Rbm, base: &BaseRate, config: &AisConfig) -> Result<AisEstimate> {
     base.check(model)?;
     if config.runs == 0 {
-        return Err(Error::Config("AIS needs at least one run".into()));
+        return Err(Error::config("runs", "at least 1", 0));
     }
     let path = Path::new(model, base);
     let betas = config.schedule.betas_f32();
@@ -269,7 +266,7 @@ impl<'m> Annealer<'m> {
     pub fn new(model: &'m Rbm, base: &'m BaseRate, runs: usize, seed: u64) -> Result<Self> {
         base.check(model)?;
         if runs == 0 {
-            return Err(Error::Config("AIS needs at least one run".into()));
+            return Err(Error::config("runs", "at least 1", 0));
         }
         let path = Path::new(model, base);
         let root = StreamKey::new(seed).derive(tags::AIS);
@@ -332,7 +329,7 @@ fn check_beta(beta: f64) -> Result<f32> {
     if (0.0..=1.0).contains(&beta) {
         Ok(beta as f32)
     } else {
-        Err(Error::Config(format!("β must be in [0, 1], got {beta}")))
+        Err(Error::config("β", "a value in [0, 1]", beta))
     }
 }
 

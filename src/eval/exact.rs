@@ -46,10 +46,11 @@ pub fn exact_log_z_max(model: &Rbm, max_units: usize) -> Result<f64> {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
     let limit = max_units.min(HARD_MAX_UNITS);
     if nv.min(nh) > limit {
-        return Err(Error::Config(format!(
-            "exact log Z enumerates the smaller layer, which must have at most {limit} units; \
-             this model is {nv}–{nh}"
-        )));
+        return Err(Error::config(
+            "layer sizes",
+            format!("a smaller layer of at most {limit} units (exact log Z enumerates it)"),
+            format!("{nv}–{nh}"),
+        ));
     }
     let w: Vec<f64> = model.weights().iter().map(|&x| x as f64).collect();
     let b: Vec<f64> = model.v_bias().iter().map(|&x| x as f64).collect();

@@ -103,26 +103,28 @@ impl BaseRate {
     /// is negative or not finite, or zero while a marginal is exactly 0 or 1.
     pub fn from_marginals(p: &[f64], smoothing: f64) -> Result<Self> {
         if p.is_empty() {
-            return Err(Error::Config("base rate: no pixel marginals".into()));
+            return Err(Error::config("base rate marginals", "at least one", 0));
         }
         if !(smoothing.is_finite() && smoothing >= 0.0) {
-            return Err(Error::Config(format!(
-                "base rate: smoothing must be ≥ 0 and finite, got {smoothing}"
-            )));
+            return Err(Error::config("smoothing", "≥ 0 and finite", smoothing));
         }
         let mut v_bias = Vec::with_capacity(p.len());
         for (i, &pi) in p.iter().enumerate() {
             if !(0.0..=1.0).contains(&pi) {
-                return Err(Error::Config(format!(
-                    "base rate: pixel marginal {i} is {pi} (outside [0, 1])"
-                )));
+                return Err(Error::config(
+                    format!("base rate marginal {i}"),
+                    "a value in [0, 1]",
+                    pi,
+                ));
             }
             let q = (pi + smoothing) / (1.0 + 2.0 * smoothing);
             let b = (q / (1.0 - q)).ln() as f32;
             if !b.is_finite() {
-                return Err(Error::Config(format!(
-                    "base rate: pixel marginal {i} is {pi}: give a positive smoothing"
-                )));
+                return Err(Error::config(
+                    "smoothing",
+                    format!("positive, for marginal {i} of {pi}"),
+                    smoothing,
+                ));
             }
             v_bias.push(b);
         }
@@ -136,7 +138,7 @@ impl BaseRate {
     /// [`Error::Config`] if the dataset is empty.
     pub fn from_dataset(ds: &Dataset) -> Result<Self> {
         if ds.is_empty() {
-            return Err(Error::Config("base rate: the dataset has no rows".into()));
+            return Err(Error::shape("base rate data", "at least one row", 0));
         }
         Self::from_marginals(&mean_pixels(ds), Self::DEFAULT_SMOOTHING)
     }
@@ -156,13 +158,14 @@ impl BaseRate {
     /// [`Error::Config`] if `v_bias` is empty or holds a value that is not finite.
     pub fn from_v_bias(v_bias: Vec<f32>) -> Result<Self> {
         if v_bias.is_empty() {
-            return Err(Error::Config("base rate: no visible units".into()));
+            return Err(Error::config("base rate visible units", "at least one", 0));
         }
         if let Some(i) = v_bias.iter().position(|b| !b.is_finite()) {
-            return Err(Error::Config(format!(
-                "base rate: visible bias {i} is {}",
-                v_bias[i]
-            )));
+            return Err(Error::config(
+                format!("base rate visible bias {i}"),
+                "a finite value",
+                v_bias[i],
+            ));
         }
         Ok(BaseRate { v_bias })
     }
@@ -188,11 +191,11 @@ impl BaseRate {
         if self.n_visible() == model.n_visible() {
             Ok(())
         } else {
-            Err(Error::Shape(format!(
-                "the base rate has {} visible units, the model {}",
+            Err(Error::shape(
+                "base rate",
+                format!("{} visible units (the model's)", model.n_visible()),
                 self.n_visible(),
-                model.n_visible()
-            )))
+            ))
         }
     }
 }
@@ -291,7 +294,7 @@ pub const EVAL_BINARIZE_SEED: u64 = 0;
 pub fn evaluation_rows(ds: &Dataset, n: usize, binarize: Binarize) -> Result<Vec<f32>> {
     let n = n.min(ds.len());
     if n == 0 {
-        return Err(Error::Config("no rows to evaluate".into()));
+        return Err(Error::shape("rows to evaluate", "at least one", 0));
     }
     let indices: Vec<u32> = (0..n as u32).collect();
     let mut out = vec![0.0f32; n * ds.row_len()];
@@ -304,10 +307,11 @@ pub fn evaluation_rows(ds: &Dataset, n: usize, binarize: Binarize) -> Result<Vec
 pub(crate) fn check_rows(model: &Rbm, data: &[f32]) -> Result<usize> {
     let nv = model.n_visible();
     if data.is_empty() || !data.len().is_multiple_of(nv) {
-        return Err(Error::Shape(format!(
-            "evaluation data: {} values is not a whole, non-zero number of {nv}-unit rows",
-            data.len()
-        )));
+        return Err(Error::shape(
+            "evaluation data",
+            format!("a whole, non-zero number of {nv}-unit rows"),
+            format!("{} values", data.len()),
+        ));
     }
     Ok(data.len() / nv)
 }

@@ -51,12 +51,15 @@ pub fn pseudo_log_likelihood(
 ) -> Result<Vec<f64>> {
     let n = check_rows(model, data)?;
     if let Some(k) = data.iter().position(|&x| x != 0.0 && x != 1.0) {
-        return Err(Error::Config(format!(
-            "pseudo-likelihood needs binary rows; value {} at row {}, unit {}",
+        return Err(Error::config(
+            format!(
+                "pseudo-likelihood row {}, unit {}",
+                k / model.n_visible(),
+                k % model.n_visible()
+            ),
+            "0 or 1",
             data[k],
-            k / model.n_visible(),
-            k % model.n_visible()
-        )));
+        ));
     }
     let (nv, nh) = (model.n_visible(), model.n_hidden());
     let w = model.weights();

@@ -75,12 +75,12 @@ pub fn raise(
     let n = check_rows(model, data)?;
     let runs = config.runs_per_row;
     if runs == 0 {
-        return Err(Error::Config("RAISE needs at least one run per row".into()));
+        return Err(Error::config("runs_per_row", "at least 1", 0));
     }
     let nv = model.n_visible();
     let total = n
         .checked_mul(runs)
-        .ok_or_else(|| Error::Config("too many RAISE runs".into()))?;
+        .ok_or_else(|| Error::config("runs_per_row", "fewer runs", runs))?;
     let path = Path::new(model, base);
     let betas = config.schedule.betas_f32();
     let root = StreamKey::new(config.seed).derive(tags::RAISE);

@@ -89,7 +89,13 @@ impl FromStr for GateFn {
         GateFn::ALL
             .into_iter()
             .find(|g| g.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::Config(format!("unknown gate function {s:?} (expected one of and, or, xor, nand, nor, xnor, not)")))
+            .ok_or_else(|| {
+                Error::config(
+                    "gate function",
+                    "one of and, or, xor, nand, nor, xnor, not",
+                    format!("{s:?}"),
+                )
+            })
     }
 }
 
@@ -125,15 +131,14 @@ pub fn success_rate(f: GateFn, v: &[f32]) -> f64 {
 /// is 0.
 pub fn clamped_accuracy(model: &Rbm, f: GateFn, k: usize, chains: usize, seed: u64) -> Result<f64> {
     if model.n_visible() != 3 {
-        return Err(Error::Shape(format!(
-            "a gate model has 3 visible units, this one {}",
-            model.n_visible()
-        )));
+        return Err(Error::shape(
+            "gate model",
+            "3 visible units",
+            model.n_visible(),
+        ));
     }
     if chains == 0 {
-        return Err(Error::Config(
-            "clamped accuracy needs at least one chain".into(),
-        ));
+        return Err(Error::config("chains", "at least 1", 0));
     }
     let inputs = [(false, false), (false, true), (true, false), (true, true)];
     let start: Vec<f32> = inputs
@@ -203,9 +208,8 @@ pub fn train_gate(
     mut on_epoch: impl FnMut(&GateEpoch),
 ) -> Result<(Rbm, Vec<GateEpoch>)> {
     if cfg.epochs == 0 || cfg.batches == 0 {
-        return Err(Error::Config(
-            "epochs and batches must be at least 1".into(),
-        ));
+        let field = if cfg.epochs == 0 { "epochs" } else { "batches" };
+        return Err(Error::config(field, "at least 1", 0));
     }
     let mut model = Rbm::new(3, cfg.hidden, cfg.seed)?;
     let tc = TrainConfig {

@@ -75,13 +75,14 @@ pub fn bit_traces(
     seed: u64,
 ) -> Result<Traces> {
     if model.n_visible() != 3 {
-        return Err(Error::Shape(format!(
-            "a gate model has 3 visible units, this one {}",
-            model.n_visible()
-        )));
+        return Err(Error::shape(
+            "gate model",
+            "3 visible units",
+            model.n_visible(),
+        ));
     }
     if chains == 0 {
-        return Err(Error::Config("bit traces need at least one chain".into()));
+        return Err(Error::config("chains", "at least 1", 0));
     }
     let table = truth_table(f);
     let mut start: Vec<f32> = (0..chains)
@@ -142,16 +143,17 @@ pub fn svd_pca_cosines(model: &Rbm, data: &[f32]) -> Result<Cosines> {
 
     let (nh, nv) = (model.n_hidden(), model.n_visible());
     if data.is_empty() || !data.len().is_multiple_of(nv) {
-        return Err(Error::Shape(format!(
-            "data for PCA: {} values is not a whole number of {nv}-unit rows",
-            data.len()
-        )));
+        return Err(Error::shape(
+            "data for PCA",
+            format!("a whole, non-zero number of {nv}-unit rows"),
+            format!("{} values", data.len()),
+        ));
     }
     let w = DMatrix::from_row_iterator(nh, nv, model.weights().iter().map(|&x| f64::from(x)));
     let svd = w.svd(false, true);
     let v_t = svd
         .v_t
-        .ok_or_else(|| Error::Shape("SVD of W gave no right singular vectors".into()))?;
+        .ok_or_else(|| Error::shape("SVD of W", "right singular vectors", "none"))?;
     let by_sv = descending(svd.singular_values.as_slice());
 
     let n = data.len() / nv;

@@ -55,11 +55,15 @@ pub fn patch_start(
     out: &mut [f32],
 ) -> Result<()> {
     if out.len() != height * width || patch.side > height || patch.side > width {
-        return Err(Error::Shape(format!(
-            "a {s} × {s} patch in a {height} × {width} image ({} values given)",
-            out.len(),
-            s = patch.side
-        )));
+        return Err(Error::shape(
+            "noise patch",
+            format!(
+                "a {s} × {s} patch within a {height} × {width} image of {} values",
+                height * width,
+                s = patch.side
+            ),
+            format!("{} values", out.len()),
+        ));
     }
     let (y0, x0) = ((height - patch.side) / 2, (width - patch.side) / 2);
     for (i, v) in out.iter_mut().enumerate() {
@@ -88,7 +92,7 @@ pub fn noise_starts(
     key: StreamKey,
 ) -> Result<Vec<f32>> {
     if chains == 0 {
-        return Err(Error::Config("generation needs at least one chain".into()));
+        return Err(Error::config("chains", "at least 1", 0));
     }
     let n = height * width;
     let mut out = vec![0.0; chains * n];
@@ -119,9 +123,11 @@ pub fn snapshots(
     key: StreamKey,
 ) -> Result<Vec<Vec<f32>>> {
     if steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]) {
-        return Err(Error::Config(format!(
-            "snapshot steps must be a non-empty ascending list, got {steps:?}"
-        )));
+        return Err(Error::config(
+            "snapshot steps",
+            "a non-empty ascending list",
+            format!("{steps:?}"),
+        ));
     }
     let mut chains = Gibbs::new(model, start, key)?;
     if let Some(mask) = clamp {
@@ -152,11 +158,11 @@ pub fn snapshot_grid(
 ) -> Result<GreyImage> {
     let first = snapshots.first().map_or(0, Vec::len);
     if snapshots.len() != steps.len() || snapshots.iter().any(|s| s.len() != first) {
-        return Err(Error::Shape(format!(
-            "{} snapshots of equal size and {} step counts needed",
+        return Err(Error::shape(
+            "snapshots",
+            format!("{} of equal size (one per step count)", steps.len()),
             snapshots.len(),
-            steps.len()
-        )));
+        ));
     }
     let chains = first / (height * width).max(1);
     let layout = GridLayout {

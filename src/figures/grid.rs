@@ -34,11 +34,11 @@ impl GreyImage {
     /// [`Error::Shape`] if `pixels` does not hold `width × height` bytes.
     pub fn from_pixels(width: usize, height: usize, pixels: Vec<u8>) -> Result<Self> {
         if Some(pixels.len()) != width.checked_mul(height) {
-            return Err(Error::Shape(format!(
-                "a {width} × {height} image needs {} pixels, got {}",
-                width.saturating_mul(height),
-                pixels.len()
-            )));
+            return Err(Error::shape(
+                "image pixels",
+                format!("{} ({width} × {height})", width.saturating_mul(height)),
+                pixels.len(),
+            ));
         }
         Ok(GreyImage {
             width,
@@ -150,15 +150,14 @@ pub fn make_grid(
 ) -> Result<GreyImage> {
     let size = height * width;
     if size == 0 || images.is_empty() || !images.len().is_multiple_of(size) {
-        return Err(Error::Shape(format!(
-            "an image grid needs a whole number of {height} × {width} images, got {} values",
-            images.len()
-        )));
+        return Err(Error::shape(
+            "image grid",
+            format!("a whole, non-zero number of {height} × {width} images"),
+            format!("{} values", images.len()),
+        ));
     }
     if layout.per_row == 0 {
-        return Err(Error::Shape(
-            "an image grid needs at least one tile per row".into(),
-        ));
+        return Err(Error::shape("image grid", "at least one tile per row", 0));
     }
     let n = images.len() / size;
     let (cols, rows) = layout.tiles(n);
@@ -188,10 +187,11 @@ pub fn make_grid(
 /// [`Error::Shape`] if `tile_len` is 0 or does not divide `values.len()`.
 pub fn normalize_each(values: &[f32], tile_len: usize) -> Result<Vec<f32>> {
     if tile_len == 0 || !values.len().is_multiple_of(tile_len) {
-        return Err(Error::Shape(format!(
-            "{} values are not a whole number of tiles of {tile_len}",
-            values.len()
-        )));
+        return Err(Error::shape(
+            "tiles",
+            format!("a whole number of tiles of {tile_len} values"),
+            format!("{} values", values.len()),
+        ));
     }
     let mut out = Vec::with_capacity(values.len());
     for tile in values.chunks_exact(tile_len) {

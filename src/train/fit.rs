@@ -166,10 +166,11 @@ pub fn train_dataset_from(
     )?;
     let n = batches_per_epoch(&batches, schedule)?;
     if position.epoch > schedule.epochs || position.batch > n {
-        return Err(Error::Config(format!(
-            "cannot continue at batch {} of epoch {}: the schedule has {} epochs of {n} batches",
-            position.batch, position.epoch, schedule.epochs
-        )));
+        return Err(Error::config(
+            "run position",
+            format!("within {} epochs of {n} batches", schedule.epochs),
+            format!("batch {} of epoch {}", position.batch, position.epoch),
+        ));
     }
     let mut buf = vec![0.0f32; cfg.batch_size * model.n_visible()];
     let key = StreamKey::new(cfg.seed).derive(tags::BINARIZE);
@@ -219,15 +220,22 @@ fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {
     let available = batches.num_batches();
     let n = schedule.batches_per_epoch.unwrap_or(available);
     if schedule.epochs == 0 || n == 0 {
-        return Err(Error::Config(
-            "epochs and batches per epoch must be at least 1".into(),
+        let found = format!("{} epochs of {n} batches", schedule.epochs);
+        return Err(Error::config(
+            "schedule",
+            "at least 1 epoch of 1 batch",
+            found,
         ));
     }
     if n > available {
-        return Err(Error::Config(format!(
-            "{n} batches per epoch asked, the data have {available} batches of {}",
-            batches.batch_size()
-        )));
+        return Err(Error::config(
+            "batches per epoch",
+            format!(
+                "at most the {available} batches of {} rows the data have",
+                batches.batch_size()
+            ),
+            n,
+        ));
     }
     Ok(n)
 }

@@ -164,55 +164,56 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Config`] naming the first value out of its domain.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Config(what));
+        let bad =
+            |field: &str, expected: &str, found: String| Err(Error::config(field, expected, found));
         if self.k == 0 {
-            return bad("k must be at least 1".into());
+            return bad("k", "at least 1", "0".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!(
-                "learning rate must be positive and finite, got {}",
-                self.lr
-            ));
+            return bad("lr", "a positive finite learning rate", self.lr.to_string());
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return bad(format!("momentum must be in [0, 1), got {}", self.momentum));
+            return bad("momentum", "a value in [0, 1)", self.momentum.to_string());
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!(
-                "weight decay must be ≥ 0 and finite, got {}",
-                self.weight_decay
-            ));
+            return bad(
+                "weight_decay",
+                "≥ 0 and finite",
+                self.weight_decay.to_string(),
+            );
         }
         if self.chains == Some(0) || (self.chains.is_some() && !self.pcd) {
-            return bad("chains must be at least 1, and only with PCD".into());
+            let found = format!("{:?} with pcd = {}", self.chains, self.pcd);
+            return bad("chains", "at least 1, and only with PCD", found);
         }
         if let Some(end) = self.lr_end
             && !(end.is_finite() && end >= 0.0 && self.anneal_steps >= 1)
         {
-            return bad(format!(
-                "the final learning rate must be ≥ 0 and finite with at least one annealing step, got {end} over {}",
-                self.anneal_steps
-            ));
+            let found = format!("{end} over {} steps", self.anneal_steps);
+            return bad("lr_end", "≥ 0 and finite, over at least one step", found);
         }
         if let Some(m) = self.momentum_start
             && !(0.0..1.0).contains(&m)
         {
-            return bad(format!("initial momentum must be in [0, 1), got {m}"));
+            return bad("momentum_start", "a value in [0, 1)", m.to_string());
         }
         if let Some(rate) = self.centering
             && !(rate > 0.0 && rate <= 1.0)
         {
-            return bad(format!("the centering rate must be in (0, 1], got {rate}"));
+            return bad("centering", "a rate in (0, 1]", rate.to_string());
         }
         if let Some(f) = self.fast_weights
             && !(self.pcd && f.lr.is_finite() && f.lr > 0.0 && (0.0..1.0).contains(&f.decay))
         {
-            return bad(format!(
-                "fast weights need PCD, a positive finite rate and a decay in [0, 1), got {f:?}"
-            ));
+            let expected = "PCD, a positive finite rate and a decay in [0, 1)";
+            return bad(
+                "fast_weights",
+                expected,
+                format!("{f:?} with pcd = {}", self.pcd),
+            );
         }
         if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
+            return bad("batch_size", "at least 1", "0".into());
         }
         if let Some(t) = self.tempering
             && !(self.pcd
@@ -220,9 +221,11 @@ impl TrainConfig {
                 && (2..=MAX_TEMPERATURES).contains(&t.temperatures)
                 && (0.0..1.0).contains(&t.beta_min))
         {
-            return bad(format!(
-                "parallel tempering needs PCD without fast weights, 2 to {MAX_TEMPERATURES} temperatures and a smallest inverse temperature in [0, 1), got {t:?}"
-            ));
+            let expected = format!(
+                "PCD without fast weights, 2 to {MAX_TEMPERATURES} temperatures, beta_min in [0, 1)"
+            );
+            let found = format!("{t:?} with pcd = {}", self.pcd);
+            return bad("tempering", &expected, found);
         }
         Ok(())
     }
@@ -372,9 +375,11 @@ pub(crate) fn zeros(rows: usize, per_row: usize) -> Result<Vec<f32>> {
             buf
         })
         .ok_or_else(|| {
-            Error::Config(format!(
-                "the buffers of {rows} rows of {per_row} units do not fit in memory"
-            ))
+            Error::config(
+                "rows",
+                "buffers that fit in memory",
+                format!("{rows} rows of {per_row} units"),
+            )
         })
 }
 
@@ -503,21 +508,23 @@ impl Trainer {
                 m.into_transposed(&mut vel.wt, &mut vel.v_bias, &mut vel.h_bias);
             }
             (vel, m) => {
-                return Err(Error::Shape(format!(
-                    "the state {} momentum buffers but the configuration {}",
-                    if m.is_some() { "has" } else { "has no" },
+                return Err(Error::shape(
+                    "momentum buffers",
                     if vel.is_some() {
-                        "needs them"
+                        "buffers (the configuration has momentum or weight decay)"
                     } else {
-                        "has neither momentum nor weight decay"
-                    }
-                )));
+                        "none (the configuration has neither momentum nor weight decay)"
+                    },
+                    if m.is_some() { "buffers" } else { "none" },
+                ));
             }
         }
         if let Some(chains) = &state.chains {
             if !t.config.pcd {
-                return Err(Error::Shape(
-                    "the state has persistent chains but the configuration is not PCD".into(),
+                return Err(Error::shape(
+                    "persistent chains",
+                    "none (the configuration is not PCD)",
+                    "chains",
                 ));
             }
             check_len(
@@ -528,8 +535,10 @@ impl Trainer {
         }
         if let Some(o) = &state.offsets {
             if t.config.centering.is_none() {
-                return Err(Error::Shape(
-                    "the state has centering offsets but the configuration no centering".into(),
+                return Err(Error::shape(
+                    "centering offsets",
+                    "none (the configuration has no centering)",
+                    "offsets",
                 ));
             }
             check_len("visible offsets", o.visible.len(), nv)?;
@@ -542,15 +551,15 @@ impl Trainer {
                 f.into_transposed(&mut fast.wt, &mut fast.v_bias, &mut fast.h_bias);
             }
             (_, f) => {
-                return Err(Error::Shape(format!(
-                    "the state {} fast weights but the configuration {}",
-                    if f.is_some() { "has" } else { "has no" },
+                return Err(Error::shape(
+                    "fast weights",
                     if f.is_some() {
-                        "has none"
+                        "none (the configuration has no fast weights)"
                     } else {
-                        "needs them"
-                    }
-                )));
+                        "fast weights (the configuration has them)"
+                    },
+                    if f.is_some() { "fast weights" } else { "none" },
+                ));
             }
         }
         match (&mut t.pt, state.chains) {
@@ -908,22 +917,23 @@ impl Trainer {
     /// rows.
     fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<usize> {
         if model.n_visible() != self.n_visible || model.n_hidden() != self.n_hidden {
-            return Err(Error::Shape(format!(
-                "trainer made for a {}–{} model, given a {}–{} one",
-                self.n_visible,
-                self.n_hidden,
-                model.n_visible(),
-                model.n_hidden()
-            )));
+            return Err(Error::shape(
+                "model",
+                format!(
+                    "a {}–{} model (the trainer's)",
+                    self.n_visible, self.n_hidden
+                ),
+                format!("{}–{}", model.n_visible(), model.n_hidden()),
+            ));
         }
         let (b, nv) = (self.config.batch_size, self.n_visible);
         let rows = v0.len() / nv;
         if v0.is_empty() || !v0.len().is_multiple_of(nv) || rows > b {
-            return Err(Error::Shape(format!(
-                "a batch of 1 to {b} rows of {nv} units needs a multiple of {nv} values up to {}, got {}",
-                b * nv,
-                v0.len()
-            )));
+            return Err(Error::shape(
+                "batch",
+                format!("1 to {b} rows of {nv} values"),
+                format!("{} values", v0.len()),
+            ));
         }
         if let Some(k) = first_outside_unit_interval(v0) {
             return Err(Error::Value {
@@ -1021,9 +1031,7 @@ fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
     if found == expected {
         Ok(())
     } else {
-        Err(Error::Shape(format!(
-            "{what}: {found} values, expected {expected}"
-        )))
+        Err(Error::shape(what, format!("{expected} values"), found))
     }
 }
 

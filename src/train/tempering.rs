@@ -76,13 +76,19 @@ impl ParallelTempering {
             || betas.iter().any(|b| !(0.0..=1.0).contains(b))
             || chains == 0
         {
-            return Err(Error::Config(format!(
-                "parallel tempering needs ≥ 2 inverse temperatures from 1 down, in [0, 1], and ≥ 1 chain; got {betas:?} and {chains} chains"
-            )));
+            return Err(Error::config(
+                "tempering ladder",
+                "≥ 2 inverse temperatures from 1 down, in [0, 1], and ≥ 1 chain",
+                format!("{betas:?} and {chains} chains"),
+            ));
         }
         let t = betas.len();
         let rows = t.checked_mul(chains).ok_or_else(|| {
-            Error::Config(format!("{t} temperatures × {chains} chains is too many"))
+            Error::config(
+                "tempering chains",
+                "a count that fits in memory",
+                format!("{t} temperatures × {chains} chains"),
+            )
         })?;
         Ok(ParallelTempering {
             chains,
@@ -138,11 +144,11 @@ impl ParallelTempering {
     /// [`Error::Shape`] if `states` is not `T × C × V` values.
     pub fn set_states(&mut self, states: &[f32]) -> Result<()> {
         if states.len() != self.v.len() {
-            return Err(Error::Shape(format!(
-                "parallel tempering states: {} values, expected {}",
+            return Err(Error::shape(
+                "parallel tempering states",
+                format!("{} values", self.v.len()),
                 states.len(),
-                self.v.len()
-            )));
+            ));
         }
         self.v.copy_from_slice(states);
         self.started = true;

@@ -588,11 +588,11 @@ pub struct Gradient {
 pub fn cd_gradient(model: &Rbm, v0: &[f32], vk: &[f32]) -> crate::Result<Gradient> {
     let (nv, nh) = (model.n_visible(), model.n_hidden());
     if v0.len() != vk.len() || v0.is_empty() || !v0.len().is_multiple_of(nv) {
-        return Err(crate::Error::Shape(format!(
-            "cd_gradient: v0 has {} and vk {} values; both need the same whole number of {nv}-unit rows",
-            v0.len(),
-            vk.len()
-        )));
+        return Err(crate::Error::shape(
+            "cd_gradient: v0 and vk",
+            format!("the same whole, non-zero number of {nv}-unit rows"),
+            format!("{} and {} values", v0.len(), vk.len()),
+        ));
     }
     let rows = v0.len() / nv;
     let mut p0 = vec![0.0; rows * nh];

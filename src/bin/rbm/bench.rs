@@ -73,13 +73,15 @@ pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
         None => Rbm::new(784, a.hidden as usize, 0)?,
     };
     if model.n_visible() != 784 {
-        return Err(Error::Shape(format!(
-            "bench train needs a model of 784 visible units (MNIST rows); {} has {}",
-            a.model
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string()),
-            model.n_visible()
-        )));
+        let what = a
+            .model
+            .as_ref()
+            .map_or(String::from("model"), |p| p.display().to_string());
+        return Err(Error::shape(
+            what,
+            "784 visible units (MNIST rows)",
+            model.n_visible(),
+        ));
     }
     let hidden = model.n_hidden();
     let cfg = TrainConfig {

@@ -21,7 +21,13 @@ pub fn run(a: &EvalArgs) -> rbm::Result<()> {
     let dir = match (&a.data, a.dataset) {
         (Some(dir), _) => dir.clone(),
         (None, Some(name)) => data::find_dataset(name.folder())?,
-        (None, None) => return Err(Error::Config("give --data DIR or --dataset NAME".into())),
+        (None, None) => {
+            return Err(Error::config(
+                "data",
+                "--data DIR or --dataset NAME",
+                "neither",
+            ));
+        }
     };
     let (split, split_name) = match a.split {
         SplitArg::Test => (Split::Test, "test"),

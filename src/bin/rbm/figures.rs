@@ -115,9 +115,5 @@ pub fn square_shape(n: usize) -> rbm::Result<(usize, usize)> {
         .take_while(|s| s * s <= n)
         .find(|s| s * s == n)
         .map(|s| (s, s))
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "the model's {n} visible units are not a square image"
-            ))
-        })
+        .ok_or_else(|| Error::config("visible units", "a square number (a square image)", n))
 }

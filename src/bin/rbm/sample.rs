@@ -25,9 +25,7 @@ pub fn run(a: &SampleArgs) -> rbm::Result<()> {
         .density
         .unwrap_or_else(|| default_density(is_fashion(&config)));
     if !(0.0..=1.0).contains(&density) {
-        return Err(Error::Config(format!(
-            "density must be in [0, 1], got {density}"
-        )));
+        return Err(Error::config("--density", "a value in [0, 1]", density));
     }
     let (start_key, chain_key) = sample_keys(a.seed);
     let mut start = match a.init {
@@ -87,27 +85,31 @@ fn data_starts(a: &SampleArgs, config: &Option<Value>, n_visible: usize) -> rbm:
             .and_then(|c| c["data"].as_str())
             .map(PathBuf::from)
             .ok_or_else(|| {
-                Error::Config(
-                    "--init data needs --data DIR or --dataset NAME (the model file names no data)"
-                        .into(),
+                Error::config(
+                    "--init data",
+                    "--data DIR or --dataset NAME (the model file names no data)",
+                    "neither",
                 )
             })?,
     };
     let ds = data::open_split(&dir, Split::Test)?;
     if ds.row_len() != n_visible {
-        return Err(Error::Config(format!(
-            "{}: images of {} pixels, the model has {n_visible} visible units",
-            dir.display(),
-            ds.row_len()
-        )));
+        return Err(Error::shape(
+            format!("images of {}", dir.display()),
+            format!("{n_visible} pixels (the model's visible units)"),
+            ds.row_len(),
+        ));
     }
     let chains = a.chains as usize;
     if a.first + chains > ds.len() {
-        return Err(Error::Config(format!(
-            "--first {} with {chains} chains: the test set has {} images",
+        return Err(Error::config(
+            "--first",
+            format!(
+                "at most {} with {chains} chains (the test set's images)",
+                ds.len().saturating_sub(chains)
+            ),
             a.first,
-            ds.len()
-        )));
+        ));
     }
     let indices: Vec<u32> = (a.first..a.first + chains).map(|i| i as u32).collect();
     let mut out = vec![0.0; chains * n_visible];

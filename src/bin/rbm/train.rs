@@ -175,7 +175,11 @@ fn data_dir(a: &TrainArgs) -> rbm::Result<PathBuf> {
     match (&a.data, a.dataset) {
         (Some(dir), _) => Ok(dir.clone()),
         (None, Some(name)) => data::find_dataset(name.folder()),
-        (None, None) => Err(Error::Config("give --data DIR or --dataset NAME".into())),
+        (None, None) => Err(Error::config(
+            "data",
+            "--data DIR or --dataset NAME",
+            "neither",
+        )),
     }
 }
 
@@ -266,14 +270,16 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     if let Some(steps) = &a.sample_steps
         && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
     {
-        return Err(Error::Config(format!(
-            "sample steps must be an ascending list, got {steps:?}"
-        )));
+        return Err(Error::config(
+            "--sample-steps",
+            "an ascending list",
+            format!("{steps:?}"),
+        ));
     }
     let out = a
         .out
         .clone()
-        .ok_or_else(|| Error::Config("give --out DIR or --resume RUNDIR".into()))?;
+        .ok_or_else(|| Error::config("output", "--out DIR or --resume RUNDIR", "neither"))?;
     let dir = data_dir(a)?;
     let ds = open_training_set(&dir)?;
     schedule_steps(&mut plan, a, ds.len());
@@ -330,12 +336,11 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
     remove_stale_temporaries(run_dir);
     let ds = open_training_set(&record.data)?;
     if checkpoint.config.batch_size > ds.len() {
-        return Err(Error::Config(format!(
-            "the checkpoint's batches of {} rows do not fit in the {} rows of {}",
+        return Err(Error::config(
+            "checkpoint batch size",
+            format!("at most the {} rows of {}", ds.len(), record.data.display()),
             checkpoint.config.batch_size,
-            ds.len(),
-            record.data.display()
-        )));
+        ));
     }
     let trainer = checkpoint.trainer()?;
     let plan = Plan {
@@ -644,11 +649,11 @@ impl Monitor {
     fn new(dir: &Path, train: &data::Dataset, every: usize, seed: u64) -> rbm::Result<Self> {
         let test = data::open_split(dir, Split::Test)?;
         if test.row_len() != train.row_len() {
-            return Err(Error::Config(format!(
-                "test rows have {} pixels, training rows {}",
+            return Err(Error::shape(
+                "test rows",
+                format!("{} pixels (the training rows')", train.row_len()),
                 test.row_len(),
-                train.row_len()
-            )));
+            ));
         }
         Ok(Monitor {
             every,
