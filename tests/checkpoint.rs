@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rbm::checkpoint::{Checkpoint, parse_checkpoint, serialize_checkpoint};
 use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::train::{
-    FastWeights, Observer, ParamSet, RunPosition, Schedule, Tempering, TrainConfig, Trainer,
-    TrainerState, train_dataset_from,
+    FastWeights, Method, Observer, ParamSet, RunPosition, Schedule, Tempering, TrainConfig,
+    Trainer, TrainerState, train_dataset_from,
 };
 use rbm::{Error, ModelFileError, Rbm};
 
@@ -143,7 +143,7 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             momentum: 0.7,
             weight_decay: 1e-3,
             batch_size: 16,
-            pcd: true,
+            method: Method::Pcd { chains: None },
             seed: 12,
             ..TrainConfig::default()
         },
@@ -153,18 +153,19 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             lr: 0.05,
             momentum: 0.9,
             batch_size: 16,
-            pcd: true,
+            method: Method::FastPcd {
+                chains: Some(24),
+                fast: FastWeights {
+                    lr: 0.05,
+                    decay: 0.95,
+                },
+            },
             seed: 13,
-            chains: Some(24),
             lr_end: Some(0.001),
             anneal_steps: 21,
             momentum_start: Some(0.5),
             momentum_steps: 5,
             centering: Some(0.1),
-            fast_weights: Some(FastWeights {
-                lr: 0.05,
-                decay: 0.95,
-            }),
             ..TrainConfig::default()
         },
         // Parallel tempering with more chains than rows.
@@ -173,13 +174,14 @@ fn a_run_continued_from_any_checkpoint_ends_bit_identical() {
             lr: 0.05,
             momentum: 0.5,
             batch_size: 16,
-            pcd: true,
+            method: Method::Tempering {
+                chains: Some(20),
+                ladder: Tempering {
+                    temperatures: 3,
+                    beta_min: 0.4,
+                },
+            },
             seed: 14,
-            chains: Some(20),
-            tempering: Some(Tempering {
-                temperatures: 3,
-                beta_min: 0.4,
-            }),
             ..TrainConfig::default()
         },
     ];
@@ -208,7 +210,7 @@ fn valid() -> Checkpoint {
         k: 1,
         batch_size: 2,
         momentum: 0.5,
-        pcd: true,
+        method: Method::Pcd { chains: None },
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(&model, config.clone()).unwrap();
@@ -506,7 +508,7 @@ fn resuming_checks_the_state_against_the_configuration() {
         Err(Error::Shape(_))
     ));
     let pcd = TrainConfig {
-        pcd: true,
+        method: Method::Pcd { chains: None },
         momentum: 0.5,
         ..cfg
     };
@@ -532,12 +534,13 @@ fn an_absurd_batch_size_is_an_error_not_an_abort() {
     assert!(matches!(Trainer::new(&model, cfg), Err(Error::Config(_))));
     // Parallel tempering's chains are sized the same careful way.
     let pt = |temperatures, chains| TrainConfig {
-        pcd: true,
-        chains: Some(chains),
-        tempering: Some(Tempering {
-            temperatures,
-            beta_min: 0.5,
-        }),
+        method: Method::Tempering {
+            chains: Some(chains),
+            ladder: Tempering {
+                temperatures,
+                beta_min: 0.5,
+            },
+        },
         ..TrainConfig::default()
     };
     assert!(matches!(

@@ -93,7 +93,7 @@ fn train_writes_a_loadable_model_and_metrics() {
     let lines = stdout_json_lines(&out);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["final"], true);
-    let file = rbm::load_model(&out_dir.join("model.safetensors")).unwrap();
+    let file = rbm::load_model(out_dir.join("model.safetensors")).unwrap();
     assert_eq!((file.model.n_visible(), file.model.n_hidden()), (784, 16));
     let config: serde_json::Value = serde_json::from_str(file.config().unwrap()).unwrap();
     assert_eq!(config["plan"]["train"]["batch_size"], 20);
@@ -334,7 +334,7 @@ fn gates_out_writes_the_model_and_one_line_per_chain() {
                 .all(|c| (0.0..=1.0 + 1e-9).contains(&c.as_f64().unwrap()))
         );
     }
-    let file = rbm::load_model(&out_dir.join("model.safetensors")).unwrap();
+    let file = rbm::load_model(out_dir.join("model.safetensors")).unwrap();
     assert_eq!(
         file.model.weights(),
         &last["W"]
@@ -446,7 +446,7 @@ fn same_seed_gives_identical_models_on_every_instruction_set() {
             run["isa"], **isa,
             "the forced instruction set was not the one used"
         );
-        let m = rbm::load_model(&out_dir.join("model.safetensors"))
+        let m = rbm::load_model(out_dir.join("model.safetensors"))
             .unwrap()
             .model;
         models.push((format!("{isa}, {threads} threads"), m));

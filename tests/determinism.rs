@@ -1,6 +1,6 @@
 //! The same seed gives bit-identical models whatever the number of threads.
 
-use rbm::train::{FastWeights, Tempering, TrainConfig, Trainer};
+use rbm::train::{FastWeights, Method, Tempering, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// A batch for step `step`: sparse 0/1 rows (about 13% ones, as MNIST) or, with `grey`,
@@ -53,7 +53,7 @@ fn one_two_and_eight_threads_give_identical_models() {
             momentum: 0.5,
             weight_decay: 1e-4,
             batch_size: 37,
-            pcd: true,
+            method: Method::Pcd { chains: None },
             seed: 6,
             ..TrainConfig::default()
         },
@@ -63,18 +63,19 @@ fn one_two_and_eight_threads_give_identical_models() {
             lr: 0.05,
             momentum: 0.9,
             batch_size: 33,
-            pcd: true,
+            method: Method::FastPcd {
+                chains: Some(50),
+                fast: FastWeights {
+                    lr: 0.05,
+                    decay: 0.95,
+                },
+            },
             seed: 7,
-            chains: Some(50),
             lr_end: Some(0.0),
             anneal_steps: 10,
             momentum_start: Some(0.5),
             momentum_steps: 4,
             centering: Some(0.05),
-            fast_weights: Some(FastWeights {
-                lr: 0.05,
-                decay: 0.95,
-            }),
             ..TrainConfig::default()
         },
         // Parallel tempering with more chains than rows.
@@ -83,13 +84,14 @@ fn one_two_and_eight_threads_give_identical_models() {
             lr: 0.05,
             momentum: 0.5,
             batch_size: 16,
-            pcd: true,
+            method: Method::Tempering {
+                chains: Some(20),
+                ladder: Tempering {
+                    temperatures: 3,
+                    beta_min: 0.4,
+                },
+            },
             seed: 14,
-            chains: Some(20),
-            tempering: Some(Tempering {
-                temperatures: 3,
-                beta_min: 0.4,
-            }),
             ..TrainConfig::default()
         },
     ];
@@ -187,8 +189,7 @@ fn chains_moved_by_their_flips_give_identical_models_on_any_threads() {
             k: 3,
             lr: 0.001,
             batch_size: 24,
-            pcd: true,
-            chains: Some(30),
+            method: Method::Pcd { chains: Some(30) },
             centering: Some(0.05),
             momentum: 0.5,
             seed: 9,

@@ -7,7 +7,7 @@ mod common;
 use common::{TempDir, idx_bytes, labels};
 use rbm::data::{Binarize, Dataset, IdxFile, Order, RowSource, Rows};
 use rbm::prelude::*;
-use rbm::train::{Schedule, TrainConfig, Trainer, train_dataset};
+use rbm::train::{FastWeights, Schedule, Tempering, TrainConfig, Trainer, train_dataset};
 
 /// `n` rows of `cols` grey levels, a pattern with every value 0..=255.
 fn pixels(n: usize, cols: usize) -> Vec<u8> {
@@ -119,7 +119,11 @@ fn batch_of_4(pcd: bool) -> TrainConfig {
         k: 2,
         lr: 0.1,
         batch_size: 4,
-        pcd,
+        method: if pcd {
+            Method::Pcd { chains: None }
+        } else {
+            Method::Cd
+        },
         seed: 9,
         ..TrainConfig::default()
     }
@@ -216,13 +220,17 @@ fn fit_is_deterministic_on_any_thread_count_and_follows_the_seed() {
         Method::Pcd { chains: Some(6) },
         Method::FastPcd {
             chains: None,
-            fast_lr: 0.1,
-            decay: 0.95,
+            fast: FastWeights {
+                lr: 0.1,
+                decay: 0.95,
+            },
         },
         Method::Tempering {
             chains: Some(3),
-            temperatures: 3,
-            beta_min: 0.5,
+            ladder: Tempering {
+                temperatures: 3,
+                beta_min: 0.5,
+            },
         },
     ] {
         let config = small_config()

@@ -1332,13 +1332,17 @@ fn write_fuzz_seeds() {
 fn seed_checkpoint(momentum: f32, pcd: bool) -> Vec<u8> {
     use rbm::checkpoint::{Checkpoint, serialize_checkpoint};
     use rbm::data::{Binarize, Order};
-    use rbm::train::{RunPosition, Schedule, TrainConfig, Trainer};
+    use rbm::train::{Method, RunPosition, Schedule, TrainConfig, Trainer};
     let mut model = Rbm::new(4, 3, 5).unwrap();
     let config = TrainConfig {
         k: 1,
         batch_size: 2,
         momentum,
-        pcd,
+        method: if pcd {
+            Method::Pcd { chains: None }
+        } else {
+            Method::Cd
+        },
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(&model, config.clone()).unwrap();

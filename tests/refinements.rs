@@ -7,7 +7,7 @@
 //! ⟨(v−μ)(h−λ)ᵀ⟩_m`, `∇b = ⟨v⟩_d − ⟨v⟩_m`, `∇c = ⟨h⟩_d − ⟨h⟩_m`, and map back — and
 //! compared with one step of the trainer.
 
-use rbm::train::{FastWeights, Offsets, TrainConfig, Trainer, TrainerState};
+use rbm::train::{FastWeights, Method, Offsets, TrainConfig, Trainer, TrainerState};
 use rbm::{Rbm, StreamKey};
 
 fn rows(n: usize, width: usize, seed: u64) -> Vec<f32> {
@@ -112,8 +112,13 @@ fn the_centered_step_is_the_papers_update_mapped_to_ordinary_parameters() {
             k: 2,
             lr,
             batch_size: batch,
-            pcd,
-            chains: pcd.then_some(chains),
+            method: if pcd {
+                Method::Pcd {
+                    chains: Some(chains),
+                }
+            } else {
+                Method::Cd
+            },
             centering: Some(0.5),
             seed: 4,
             ..TrainConfig::default()
@@ -207,13 +212,9 @@ fn schedules_interpolate_and_switch() {
             centering: Some(0.0),
             ..TrainConfig::default()
         },
+        // (Chains without PCD cannot be written: Method::Cd has none.)
         TrainConfig {
-            chains: Some(5),
-            ..TrainConfig::default()
-        },
-        TrainConfig {
-            chains: Some(0),
-            pcd: true,
+            method: Method::Pcd { chains: Some(0) },
             ..TrainConfig::default()
         },
     ] {
@@ -232,8 +233,7 @@ fn pcd_negative_phase_averages_over_its_own_chains() {
             k: 1,
             lr: 0.05,
             batch_size: b,
-            pcd: true,
-            chains,
+            method: Method::Pcd { chains },
             ..TrainConfig::default()
         };
         let mut t = Trainer::new(&model, cfg).unwrap();
@@ -260,8 +260,10 @@ fn fast_weights_follow_the_regular_step_and_decay() {
         k: 1,
         lr,
         batch_size: b,
-        pcd: true,
-        fast_weights: Some(FastWeights { lr: fast_lr, decay }),
+        method: Method::FastPcd {
+            chains: None,
+            fast: FastWeights { lr: fast_lr, decay },
+        },
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(&model, cfg).unwrap();

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rbm::train::{FastWeights, Tempering, TrainConfig, Trainer};
+use rbm::train::{FastWeights, Method, Tempering, TrainConfig, Trainer};
 use rbm::{Rbm, StreamKey};
 
 /// `System`, counting allocation calls of every thread.
@@ -67,7 +67,7 @@ fn training_steps_after_the_first_do_not_allocate() {
             TrainConfig {
                 k: 1,
                 batch_size: 64,
-                pcd: true,
+                method: Method::Pcd { chains: None },
                 momentum: 0.5,
                 weight_decay: 1e-4,
                 ..TrainConfig::default()
@@ -75,8 +75,7 @@ fn training_steps_after_the_first_do_not_allocate() {
             TrainConfig {
                 k: 1,
                 batch_size: 64,
-                pcd: true,
-                chains: Some(100),
+                method: Method::Pcd { chains: Some(100) },
                 momentum: 0.9,
                 momentum_start: Some(0.5),
                 momentum_steps: 3,
@@ -88,11 +87,13 @@ fn training_steps_after_the_first_do_not_allocate() {
             TrainConfig {
                 k: 1,
                 batch_size: 64,
-                pcd: true,
-                tempering: Some(Tempering {
-                    temperatures: 4,
-                    beta_min: 0.5,
-                }),
+                method: Method::Tempering {
+                    chains: None,
+                    ladder: Tempering {
+                        temperatures: 4,
+                        beta_min: 0.5,
+                    },
+                },
                 ..TrainConfig::default()
             },
         ]
@@ -166,12 +167,13 @@ fn sharp_configs() -> Vec<TrainConfig> {
             k: 2,
             lr: 0.001,
             batch_size: 64,
-            pcd: true,
-            chains: Some(100),
-            fast_weights: Some(FastWeights {
-                lr: 0.01,
-                decay: 0.95,
-            }),
+            method: Method::FastPcd {
+                chains: Some(100),
+                fast: FastWeights {
+                    lr: 0.01,
+                    decay: 0.95,
+                },
+            },
             ..TrainConfig::default()
         },
         TrainConfig {

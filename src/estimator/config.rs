@@ -1,43 +1,9 @@
-//! The settings of an [`Estimator`](super::Estimator): defaults, a builder, and the negative
-//! phase as one enum of strategies.
+//! The settings of an [`Estimator`](super::Estimator): defaults and a builder; the negative
+//! phase is one [`Method`] of [`crate::train`].
 
 use crate::data::{Binarize, Order};
-use crate::error::{Error, Result};
-use crate::train::{FastWeights, MAX_TEMPERATURES, Tempering, TrainConfig};
-
-/// How the negative phase of training samples from the model: one strategy, with its own
-/// settings, so that no illegal combination can be written.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Method {
-    /// Contrastive divergence, CD-k: `k` Gibbs steps from each batch row (Hinton 2002).
-    Cd,
-    /// Persistent CD, PCD-k (Tieleman 2008): chains that continue from one step to the next.
-    Pcd {
-        /// The persistent chains; `None` for one per batch row.
-        chains: Option<usize>,
-    },
-    /// Fast-weights PCD (Tieleman & Hinton 2009): the chains sample from the model plus fast
-    /// weights that follow the gradient at rate `fast_lr` and decay by `decay` each step.
-    FastPcd {
-        /// The persistent chains; `None` for one per batch row.
-        chains: Option<usize>,
-        /// The fast weights' learning rate (`> 0`).
-        fast_lr: f32,
-        /// Their decay per step, in `[0, 1)` (the paper: 0.95).
-        decay: f32,
-    },
-    /// Parallel tempering: `temperatures` sets of persistent chains at inverse temperatures
-    /// spaced evenly from 1 to `beta_min`, neighbours exchanging states.
-    Tempering {
-        /// Chains per temperature; `None` for one per batch row.
-        chains: Option<usize>,
-        /// Inverse temperatures, 2 to [`MAX_TEMPERATURES`].
-        temperatures: usize,
-        /// The hottest chains' inverse temperature, in `[0, 1)`.
-        beta_min: f32,
-    },
-}
+use crate::error::Result;
+use crate::train::{Method, TrainConfig};
 
 /// The settings of an [`Estimator`](super::Estimator), with defaults for a first model and a
 /// builder: `Config::default().hidden(64).epochs(20).seed(7)`.
@@ -184,7 +150,7 @@ impl Config {
     /// Checks every value's domain.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the first value out of its domain.
+    /// [`Error::Config`](crate::Error::Config) naming the first value out of its domain.
     pub fn validate(&self) -> Result<()> {
         if self.n_hidden == 0 || self.epochs == 0 {
             let field = if self.n_hidden == 0 {
@@ -192,13 +158,7 @@ impl Config {
             } else {
                 "epochs"
             };
-            return Err(Error::config(field, "at least 1", 0));
-        }
-        if let Method::Tempering { temperatures, .. } = self.method
-            && !(2..=MAX_TEMPERATURES).contains(&temperatures)
-        {
-            let expected = format!("2 to {MAX_TEMPERATURES}");
-            return Err(Error::config("temperatures", expected, temperatures));
+            return Err(crate::Error::config(field, "at least 1", 0));
         }
         self.train_config(1).validate()
     }
@@ -206,37 +166,14 @@ impl Config {
     /// The low-level training configuration of these settings, with the learning-rate decay
     /// (if any) spread over `steps` steps.
     pub fn train_config(&self, steps: u64) -> TrainConfig {
-        let (pcd, chains, fast_weights, tempering) = match self.method {
-            Method::Cd => (false, None, None, None),
-            Method::Pcd { chains } => (true, chains, None, None),
-            Method::FastPcd {
-                chains,
-                fast_lr,
-                decay,
-            } => (true, chains, Some(FastWeights { lr: fast_lr, decay }), None),
-            Method::Tempering {
-                chains,
-                temperatures,
-                beta_min,
-            } => (
-                true,
-                chains,
-                None,
-                Some(Tempering {
-                    temperatures,
-                    beta_min,
-                }),
-            ),
-        };
         TrainConfig {
             k: self.k,
             lr: self.learning_rate,
             momentum: self.momentum,
             weight_decay: self.weight_decay,
             batch_size: self.batch_size,
-            pcd,
+            method: self.method,
             seed: self.seed,
-            chains,
             lr_end: self.lr_end,
             anneal_steps: if self.lr_end.is_some() {
                 steps.max(1)
@@ -246,8 +183,6 @@ impl Config {
             momentum_start: None,
             momentum_steps: 0,
             centering: self.centering,
-            fast_weights,
-            tempering,
         }
     }
 }

@@ -6,7 +6,8 @@
 mod config;
 mod score;
 
-pub use config::{Config, Method};
+pub use crate::train::Method;
+pub use config::Config;
 pub use score::{Likelihood, LogLikelihood};
 
 use std::path::Path;

@@ -458,10 +458,10 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     }
     if let Some(chains) = &c.state.chains {
         let rows = chains.len() / c.model.n_visible().max(1);
-        if !cfg.pcd || rows != cfg.persistent_rows() {
+        if !cfg.pcd() || rows != cfg.persistent_rows() {
             return bad(format!(
                 "{rows} persistent chains with PCD {} and {} chains to keep",
-                cfg.pcd,
+                cfg.pcd(),
                 cfg.persistent_rows()
             ));
         }
@@ -469,7 +469,7 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     if c.state.offsets.is_some() && cfg.centering.is_none() {
         return bad("centering offsets without centering".into());
     }
-    if c.state.fast.is_some() != cfg.fast_weights.is_some() {
+    if c.state.fast.is_some() != cfg.fast_weights().is_some() {
         return bad(format!(
             "fast weights {} but the configuration {} them",
             if c.state.fast.is_some() {
@@ -477,7 +477,7 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
             } else {
                 "absent"
             },
-            if cfg.fast_weights.is_some() {
+            if cfg.fast_weights().is_some() {
                 "has"
             } else {
                 "does not have"

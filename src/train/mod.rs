@@ -14,10 +14,12 @@
 //! parallel work is split in fixed blocks, so the same seed gives bit-identical models for any
 //! number of threads.
 
+mod config;
 mod fit;
 pub mod tempering;
 mod update;
 
+pub use config::{FastWeights, MAX_TEMPERATURES, Method, Tempering, TrainConfig};
 pub use fit::{EpochStats, Observer, RunPosition, Schedule, train_dataset, train_dataset_from};
 pub use tempering::ParallelTempering;
 pub use update::{Gradient, cd_gradient};
@@ -31,206 +33,6 @@ use crate::error::{Error, Result};
 use crate::model::Rbm;
 use crate::rng::tags;
 
-/// Hyper-parameters of CD-k / PCD-k training.
-///
-/// The fields after `seed` are the refinements of the literature (Hinton's practical guide,
-/// Melchior et al. 2016); each is off by default, and absent from older checkpoints.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainConfig {
-    /// Gibbs steps in the negative phase (`k ≥ 1`).
-    pub k: usize,
-    /// Learning rate (`> 0`); the rate of the first step when `lr_end` is set.
-    pub lr: f32,
-    /// SGD momentum `μ` in `[0, 1)`; 0 for plain SGD. After `momentum_steps` steps when
-    /// `momentum_start` is set.
-    pub momentum: f32,
-    /// L2 weight decay `λ ≥ 0`, applied to `W` only (not the biases).
-    pub weight_decay: f32,
-    /// Rows per minibatch (`≥ 1`).
-    pub batch_size: usize,
-    /// Persistent CD: the negative chains continue from the previous step instead of
-    /// restarting at the data.
-    pub pcd: bool,
-    /// The seed of every random draw of training.
-    pub seed: u64,
-    /// PCD: the number of persistent chains (`≥ 1`); `None` for one per batch row. The
-    /// negative phase averages over the chains, the positive phase over the batch.
-    #[serde(default)]
-    pub chains: Option<usize>,
-    /// The learning rate decays linearly from `lr` to `lr_end` over `anneal_steps` steps,
-    /// then stays there; `None` for a constant rate.
-    #[serde(default)]
-    pub lr_end: Option<f32>,
-    /// Steps of the learning-rate decay (`≥ 1` with `lr_end`).
-    #[serde(default)]
-    pub anneal_steps: u64,
-    /// The momentum of the first `momentum_steps` steps (Hinton's guide: 0.5, then 0.9);
-    /// `None` for `momentum` from the start.
-    #[serde(default)]
-    pub momentum_start: Option<f32>,
-    /// Steps that use `momentum_start`.
-    #[serde(default)]
-    pub momentum_steps: u64,
-    /// Centering (Melchior et al. 2016): the gradient of the model reparametrised with the
-    /// visible and hidden offsets `μ`, `λ` subtracted from the states, whose values follow
-    /// the data means by an exponential moving average with this rate in `(0, 1]`. The
-    /// model itself stays in the ordinary form. `None`: no centering.
-    #[serde(default)]
-    pub centering: Option<f32>,
-    /// FPCD's fast weights (PCD only); `None` for none.
-    #[serde(default)]
-    pub fast_weights: Option<FastWeights>,
-    /// Parallel tempering (PCD only, not with fast weights): `chains` (or `B`) chains at
-    /// each temperature; `None` for plain persistent chains.
-    #[serde(default)]
-    pub tempering: Option<Tempering>,
-}
-
-impl Default for TrainConfig {
-    /// The reference notebook's MNIST recipe: CD-3, lr 0.01, plain SGD, batch 64.
-    fn default() -> Self {
-        TrainConfig {
-            k: 3,
-            lr: 0.01,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            batch_size: 64,
-            pcd: false,
-            seed: 0,
-            chains: None,
-            lr_end: None,
-            anneal_steps: 0,
-            momentum_start: None,
-            momentum_steps: 0,
-            centering: None,
-            fast_weights: None,
-            tempering: None,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// The number of negative-phase chains: `chains` for PCD, else the batch size.
-    pub fn negative_rows(&self) -> usize {
-        match (self.pcd, self.chains) {
-            (true, Some(c)) => c,
-            _ => self.batch_size,
-        }
-    }
-
-    /// The learning rate of step `step` (0-based).
-    pub fn lr_at(&self, step: u64) -> f32 {
-        match self.lr_end {
-            Some(end) if self.anneal_steps > 0 => {
-                let t = (step as f64 / self.anneal_steps as f64).min(1.0);
-                (self.lr as f64 + (end as f64 - self.lr as f64) * t) as f32
-            }
-            _ => self.lr,
-        }
-    }
-
-    /// The momentum of step `step` (0-based).
-    pub fn momentum_at(&self, step: u64) -> f32 {
-        match self.momentum_start {
-            Some(m) if step < self.momentum_steps => m,
-            _ => self.momentum,
-        }
-    }
-
-    /// The number of persistent chains kept: the negative rows times the temperatures.
-    pub fn persistent_rows(&self) -> usize {
-        self.negative_rows()
-            .saturating_mul(self.tempering.map_or(1, |t| t.temperatures))
-    }
-
-    /// The optimizer's settings at step `step` (0-based).
-    pub(crate) fn step_params(&self, step: u64) -> update::StepParams {
-        update::StepParams {
-            lr: self.lr_at(step),
-            momentum: self.momentum_at(step),
-            weight_decay: self.weight_decay,
-        }
-    }
-
-    /// Whether the optimizer keeps momentum buffers (some momentum, or weight decay).
-    pub fn has_momentum(&self) -> bool {
-        self.momentum > 0.0
-            || self.momentum_start.is_some_and(|m| m > 0.0)
-            || self.weight_decay > 0.0
-    }
-
-    /// Checks every value's domain.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the first value out of its domain.
-    pub fn validate(&self) -> Result<()> {
-        let bad =
-            |field: &str, expected: &str, found: String| Err(Error::config(field, expected, found));
-        if self.k == 0 {
-            return bad("k", "at least 1", "0".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", "a positive finite learning rate", self.lr.to_string());
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return bad("momentum", "a value in [0, 1)", self.momentum.to_string());
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(
-                "weight_decay",
-                "≥ 0 and finite",
-                self.weight_decay.to_string(),
-            );
-        }
-        if self.chains == Some(0) || (self.chains.is_some() && !self.pcd) {
-            let found = format!("{:?} with pcd = {}", self.chains, self.pcd);
-            return bad("chains", "at least 1, and only with PCD", found);
-        }
-        if let Some(end) = self.lr_end
-            && !(end.is_finite() && end >= 0.0 && self.anneal_steps >= 1)
-        {
-            let found = format!("{end} over {} steps", self.anneal_steps);
-            return bad("lr_end", "≥ 0 and finite, over at least one step", found);
-        }
-        if let Some(m) = self.momentum_start
-            && !(0.0..1.0).contains(&m)
-        {
-            return bad("momentum_start", "a value in [0, 1)", m.to_string());
-        }
-        if let Some(rate) = self.centering
-            && !(rate > 0.0 && rate <= 1.0)
-        {
-            return bad("centering", "a rate in (0, 1]", rate.to_string());
-        }
-        if let Some(f) = self.fast_weights
-            && !(self.pcd && f.lr.is_finite() && f.lr > 0.0 && (0.0..1.0).contains(&f.decay))
-        {
-            let expected = "PCD, a positive finite rate and a decay in [0, 1)";
-            return bad(
-                "fast_weights",
-                expected,
-                format!("{f:?} with pcd = {}", self.pcd),
-            );
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "at least 1", "0".into());
-        }
-        if let Some(t) = self.tempering
-            && !(self.pcd
-                && self.fast_weights.is_none()
-                && (2..=MAX_TEMPERATURES).contains(&t.temperatures)
-                && (0.0..1.0).contains(&t.beta_min))
-        {
-            let expected = format!(
-                "PCD without fast weights, 2 to {MAX_TEMPERATURES} temperatures, beta_min in [0, 1)"
-            );
-            let found = format!("{t:?} with pcd = {}", self.pcd);
-            return bad("tempering", &expected, found);
-        }
-        Ok(())
-    }
-}
-
 /// What one training step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
@@ -238,18 +40,6 @@ pub struct StepStats {
     pub loss: f64,
     /// Mean squared error per pixel between `V₀` and its first reconstruction `p(v | H₀)`.
     pub recon_error: f64,
-}
-
-/// The most inverse temperatures parallel tempering accepts.
-pub const MAX_TEMPERATURES: usize = 1024;
-
-/// Parallel tempering as the negative phase of PCD (see [`tempering`]).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Tempering {
-    /// Inverse temperatures (`≥ 2`), spaced evenly from 1 down to `beta_min`.
-    pub temperatures: usize,
-    /// The hottest chains' inverse temperature, in `[0, 1)`.
-    pub beta_min: f32,
 }
 
 /// One buffer per parameter of an [`Rbm`], in its layouts: SGD's momentum buffers (`buf`
@@ -293,18 +83,6 @@ impl ParamSet {
     }
 }
 
-/// Fast-weights PCD (Tieleman & Hinton 2009): the persistent chains sample from the model
-/// plus fast weights `F`, which follow the same gradient with their own learning rate and
-/// decay every step, `F ← decay·F + lr·D`, so that the chains are pushed out of the modes
-/// they have just visited.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FastWeights {
-    /// The fast learning rate (`> 0`; the paper uses the regular one's initial value).
-    pub lr: f32,
-    /// The decay per step in `[0, 1)` (the paper: 19/20).
-    pub decay: f32,
-}
-
 /// The centering offsets (Melchior et al. 2016): moving averages of the data's visible
 /// values and hidden probabilities.
 #[derive(Clone, Debug, PartialEq)]
@@ -333,6 +111,52 @@ pub struct TrainerState {
     pub offsets: Option<Offsets>,
     /// FPCD: the fast weights; present exactly when the configuration has them.
     pub fast: Option<ParamSet>,
+}
+
+/// The negative phase's chains and what they carry between steps, as [`Method`] has them.
+#[derive(Clone, Debug)]
+enum Negative {
+    /// CD: the chains start at the batch each step; nothing persists.
+    Cd,
+    /// PCD: the persistent chains' visible states (`C × V`), once a first step started them.
+    Pcd { chains: Option<Vec<f32>> },
+    /// FPCD: the persistent chains, the fast weights, and the model plus them that the
+    /// chains sample from.
+    FastPcd {
+        chains: Option<Vec<f32>>,
+        fast: update::Fast,
+        model: Rbm,
+    },
+    /// Parallel tempering's chains at every temperature.
+    Tempering(tempering::ParallelTempering),
+}
+
+impl Negative {
+    /// The state of `config`'s method for a `nv`–`nh` model and `c` chains (per temperature).
+    fn new(config: &TrainConfig, nv: usize, nh: usize, c: usize) -> Result<Self> {
+        Ok(match config.method {
+            Method::Cd => Negative::Cd,
+            Method::Pcd { .. } => Negative::Pcd { chains: None },
+            Method::FastPcd { fast, .. } => Negative::FastPcd {
+                chains: None,
+                fast: update::Fast::new(nv, nh, fast.lr, fast.decay),
+                model: Rbm::zeros(nv, nh)?,
+            },
+            Method::Tempering { ladder, .. } => {
+                let betas =
+                    tempering::ParallelTempering::ladder(ladder.temperatures, ladder.beta_min);
+                Negative::Tempering(tempering::ParallelTempering::new(nv, nh, betas, c)?)
+            }
+        })
+    }
+
+    /// The fast weights, for FPCD.
+    fn fast_mut(&mut self) -> Option<&mut update::Fast> {
+        match self {
+            Negative::FastPcd { fast, .. } => Some(fast),
+            _ => None,
+        }
+    }
 }
 
 /// Buffers of one step, allocated once.
@@ -425,13 +249,9 @@ pub struct Trainer {
     short: Option<Workspace>,
     last_short: bool,
     velocity: Option<update::Velocity>,
-    /// PCD: the chains' visible states, `C × V`, once started.
-    persistent: Option<Vec<f32>>,
     offsets: Option<Offsets>,
-    /// FPCD: the fast weights, and the model plus them that the chains sample from.
-    fast: Option<(update::Fast, Rbm)>,
-    /// Parallel tempering's chains (instead of `persistent`).
-    pt: Option<tempering::ParallelTempering>,
+    /// The negative phase's chains and their state, as the method has them.
+    negative: Negative,
     steps: u64,
     epoch: usize,
     step_in_epoch: usize,
@@ -448,28 +268,12 @@ impl Trainer {
         let (nv, nh) = (model.n_visible(), model.n_hidden());
         let (b, c) = (config.batch_size, config.negative_rows());
         Ok(Trainer {
-            ws: Workspace::new(b, c, config.pcd, nv, nh)?,
+            ws: Workspace::new(b, c, config.pcd(), nv, nh)?,
             short: None,
             last_short: false,
             velocity: config.has_momentum().then(|| update::Velocity::new(nv, nh)),
-            persistent: None,
             offsets: None,
-            pt: match config.tempering {
-                Some(t) => Some(tempering::ParallelTempering::new(
-                    nv,
-                    nh,
-                    tempering::ParallelTempering::ladder(t.temperatures, t.beta_min),
-                    c,
-                )?),
-                None => None,
-            },
-            fast: match config.fast_weights {
-                Some(f) => Some((
-                    update::Fast::new(nv, nh, f.lr, f.decay),
-                    Rbm::zeros(nv, nh)?,
-                )),
-                None => None,
-            },
+            negative: Negative::new(&config, nv, nh, c)?,
             config,
             n_visible: nv,
             n_hidden: nh,
@@ -520,7 +324,7 @@ impl Trainer {
             }
         }
         if let Some(chains) = &state.chains {
-            if !t.config.pcd {
+            if !t.config.pcd() {
                 return Err(Error::shape(
                     "persistent chains",
                     "none (the configuration is not PCD)",
@@ -544,9 +348,9 @@ impl Trainer {
             check_len("visible offsets", o.visible.len(), nv)?;
             check_len("hidden offsets", o.hidden.len(), nh)?;
         }
-        match (&mut t.fast, state.fast) {
+        match (t.negative.fast_mut(), state.fast) {
             (None, None) => {}
-            (Some((fast, _)), Some(f)) => {
+            (Some(fast), Some(f)) => {
                 f.check_sizes("fast weights", nv, nh)?;
                 f.into_transposed(&mut fast.wt, &mut fast.v_bias, &mut fast.h_bias);
             }
@@ -562,9 +366,12 @@ impl Trainer {
                 ));
             }
         }
-        match (&mut t.pt, state.chains) {
-            (Some(pt), Some(chains)) => pt.set_states(&chains)?,
-            (_, chains) => t.persistent = chains,
+        match (&mut t.negative, state.chains) {
+            (Negative::Tempering(pt), Some(chains)) => pt.set_states(&chains)?,
+            (Negative::Pcd { chains } | Negative::FastPcd { chains, .. }, started) => {
+                *chains = started;
+            }
+            _ => {}
         }
         t.offsets = state.offsets;
         t.steps = state.steps;
@@ -579,15 +386,20 @@ impl Trainer {
                 .velocity
                 .as_ref()
                 .map(|vel| ParamSet::from_transposed(&vel.wt, &vel.v_bias, &vel.h_bias)),
-            chains: match &self.pt {
-                Some(pt) => pt.started().then(|| pt.states().to_vec()),
-                None => self.persistent.clone(),
+            chains: match &self.negative {
+                Negative::Cd => None,
+                Negative::Tempering(pt) => pt.started().then(|| pt.states().to_vec()),
+                Negative::Pcd { chains } | Negative::FastPcd { chains, .. } => chains.clone(),
             },
             offsets: self.offsets.clone(),
-            fast: self
-                .fast
-                .as_ref()
-                .map(|(f, _)| ParamSet::from_transposed(&f.wt, &f.v_bias, &f.h_bias)),
+            fast: match &self.negative {
+                Negative::FastPcd { fast, .. } => Some(ParamSet::from_transposed(
+                    &fast.wt,
+                    &fast.v_bias,
+                    &fast.h_bias,
+                )),
+                _ => None,
+            },
         }
     }
 
@@ -622,7 +434,7 @@ impl Trainer {
     /// reconstructions; for PCD `p(v | H₀)`, from the batch's own hidden sample.
     pub fn reconstruction(&self) -> &[f32] {
         let ws = self.last_workspace();
-        if self.config.pcd {
+        if self.config.pcd() {
             &ws.recon
         } else {
             &ws.v_prob
@@ -658,7 +470,7 @@ impl Trainer {
             return self.step_rows(model, v0, rows);
         }
         let c = self.chain_rows(rows);
-        let (nv, nh, pcd) = (self.n_visible, self.n_hidden, self.config.pcd);
+        let (nv, nh, pcd) = (self.n_visible, self.n_hidden, self.config.pcd());
         let mut short = match self.short.take() {
             Some(ws) if ws.h0_prob.len() == rows * nh => ws,
             _ => Workspace::new(rows, c, pcd, nv, nh)?,
@@ -674,7 +486,7 @@ impl Trainer {
     /// The negative phase's chains for a batch of `rows` rows: the persistent chains with
     /// PCD, else one per row.
     fn chain_rows(&self, rows: usize) -> usize {
-        if self.config.pcd {
+        if self.config.pcd() {
             self.config.negative_rows()
         } else {
             rows
@@ -686,7 +498,10 @@ impl Trainer {
         let key = StreamKey::new(self.config.seed)
             .derive(tags::STEP)
             .derive(self.steps);
-        if let Some((fast, neg)) = &mut self.fast {
+        if let Negative::FastPcd {
+            fast, model: neg, ..
+        } = &mut self.negative
+        {
             // The chains' model: the regular parameters plus the fast ones.
             let (wt, vb, hb) = (model.weights_t(), model.v_bias(), model.h_bias());
             let (ld, nh) = (model.wt_stride(), model.n_hidden());
@@ -726,7 +541,7 @@ impl Trainer {
             &mut ws.update,
             self.velocity.as_mut(),
             offsets,
-            self.fast.as_mut().map(|(f, _)| f),
+            self.negative.fast_mut(),
         );
         // The step used the offsets of before it; they move after.
         if let (Some(rate), Some(o)) = (self.config.centering, &mut self.offsets) {
@@ -774,7 +589,16 @@ impl Trainer {
         let c = self.chain_rows(b);
         let nh = self.n_hidden;
         let ws = &mut self.ws;
-        let chain_model = self.fast.as_ref().map_or(model, |(_, neg)| neg);
+        // The chains' model (the model plus the fast weights for FPCD; `same` when it is the
+        // model itself), their persistent states and parallel tempering's chains.
+        let (chain_model, same, mut persistent, mut pt) = match &mut self.negative {
+            Negative::Cd => (model, true, None, None),
+            Negative::Pcd { chains } => (model, true, Some(chains), None),
+            Negative::FastPcd {
+                chains, model: neg, ..
+            } => (&*neg, false, Some(chains), None),
+            Negative::Tempering(pt) => (model, true, None, Some(pt)),
+        };
         pass::conditional(
             model,
             Conditional::Hidden,
@@ -788,7 +612,7 @@ impl Trainer {
             Some((&mut ws.h[..b * nh], key.derive(0))),
         );
         let mut recon = 0.0;
-        if self.config.pcd {
+        if self.config.pcd() {
             // The batch's reconstruction from its own hidden sample, before `h` is reused.
             pass::conditional(
                 model,
@@ -803,7 +627,7 @@ impl Trainer {
                 None,
             );
             recon = squared_error(v0, &ws.recon);
-            if let Some(pt) = &mut self.pt {
+            if let Some(pt) = &mut pt {
                 if !pt.started() {
                     pt.start(v0);
                 }
@@ -819,8 +643,9 @@ impl Trainer {
                 return recon;
             }
             let nv = self.n_visible;
-            let chains = self
-                .persistent
+            let chains = persistent
+                .as_mut()
+                .expect("PCD without tempering keeps persistent chains")
                 .get_or_insert_with(|| initial_chains(v0, nv, c));
             pass::conditional(
                 chain_model,
@@ -838,8 +663,7 @@ impl Trainer {
         // Each pass after a chain's first of its kind moves the previous pre-activations by
         // the flips of its input, when they were computed with the same weights (with fast
         // weights, the last `v → h` uses the model alone), except every REFRESH_EVERY steps.
-        let same = self.fast.is_none();
-        let pcd = self.config.pcd;
+        let pcd = self.config.pcd();
         if !pcd {
             // CD: the chain's first `v → h` moves the positive phase's (computed with the
             // model; fast weights come only with PCD, so the chain's model is the same).
@@ -883,7 +707,7 @@ impl Trainer {
                 _ if refresh => None,
                 (1, false) => (same || last).then_some(v0),
                 (1, true) => (same || !last)
-                    .then_some(self.persistent.as_deref())
+                    .then_some(persistent.as_ref().and_then(|c| c.as_deref()))
                     .flatten(),
                 _ => (same || !last).then_some(&ws.v_old[..]),
             };
@@ -906,7 +730,7 @@ impl Trainer {
                 None => pass::conditional(pass_model, Conditional::Hidden, &ws.vk, c, bufs, sample),
             }
         }
-        if let Some(chains) = &mut self.persistent {
+        if let Some(Some(chains)) = persistent {
             chains.copy_from_slice(&ws.vk);
         }
         recon
@@ -950,7 +774,7 @@ impl Trainer {
 /// blocks by an order-free test that vectorizes (a NaN fails both comparisons), then located.
 fn first_outside_unit_interval(x: &[f32]) -> Option<usize> {
     const BLOCK: usize = 256;
-    let bad = |b: &[f32]| !b.iter().fold(true, |ok, &v| ok & (v >= 0.0) & (v <= 1.0));
+    let bad = |b: &[f32]| !b.iter().fold(true, |ok, &v| ok & (0.0..=1.0).contains(&v));
     let block = x.chunks(BLOCK).position(bad)?;
     let first = block * BLOCK;
     x[first..]

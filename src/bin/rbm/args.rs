@@ -224,7 +224,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub centering: Option<f32>,
     /// Fast-weights PCD (Tieleman & Hinton 2009) with this fast learning rate; implies --pcd.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "temperatures")]
     pub fast_lr: Option<f32>,
     /// Decay of the fast weights per step [default: 0.95].
     #[arg(long, requires = "fast_lr")]

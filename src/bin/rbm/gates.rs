@@ -100,7 +100,7 @@ fn write_outputs(out: &Path, model: &Rbm, cfg: &GateConfig, chains: usize) -> rb
     fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let config = serde_json::to_string(cfg)
         .map_err(|e| Error::config("gate configuration", "values JSON can record", e))?;
-    rbm::save_model(&out.join("model.safetensors"), model, Some(&config))?;
+    rbm::save_model(out.join("model.safetensors"), model, Some(&config))?;
     let name = cfg.function.name().to_uppercase();
     let y_desc = "p(third bit correct | h)";
     for (file, flip, what) in [

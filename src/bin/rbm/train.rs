@@ -11,8 +11,8 @@ use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
 use rbm::train::{
-    EpochStats, FastWeights, Observer, RunPosition, Schedule, Tempering, TrainConfig, Trainer,
-    train_dataset_from,
+    EpochStats, FastWeights, Method, Observer, RunPosition, Schedule, Tempering, TrainConfig,
+    Trainer, train_dataset_from,
 };
 use rbm::{Error, IdxError, ModelFileError, Rbm};
 use rbm_kernels::Isa;
@@ -111,6 +111,31 @@ const BEST_MNIST_EPOCHS: usize = 220;
 /// calibration run of centered CD-10 on Fashion-MNIST.
 const BEST_FASHION_EPOCHS: usize = 200;
 
+/// The negative phase the flags ask for: fast weights or tempering (which clap keeps apart)
+/// or plain persistent chains, each with `chains`; CD without any of them.
+fn method(a: &TrainArgs, chains: Option<usize>) -> Method {
+    if let Some(lr) = a.fast_lr {
+        let decay = a.fast_decay.unwrap_or(0.95);
+        Method::FastPcd {
+            chains,
+            fast: FastWeights { lr, decay },
+        }
+    } else if let Some(t) = a.temperatures {
+        let beta_min = a.beta_min.unwrap_or(0.5);
+        Method::Tempering {
+            chains,
+            ladder: Tempering {
+                temperatures: t as usize,
+                beta_min,
+            },
+        }
+    } else if a.pcd || chains.is_some() {
+        Method::Pcd { chains }
+    } else {
+        Method::Cd
+    }
+}
+
 fn plan(a: &TrainArgs) -> Plan {
     let p = PresetValues::of(a.preset);
     let binarize = match a.binarize {
@@ -127,23 +152,14 @@ fn plan(a: &TrainArgs) -> Plan {
             momentum: a.momentum.unwrap_or(p.momentum),
             weight_decay: a.weight_decay.unwrap_or(0.0),
             batch_size: a.batch.map_or(p.batch, |b| b as usize),
-            pcd: a.pcd || chains.is_some() || a.fast_lr.is_some() || a.temperatures.is_some(),
+            method: method(a, chains),
             seed: a.seed,
-            chains,
             lr_end: a.lr_end.or(p.lr_end),
             // Set from the dataset's size by `schedule_steps`.
             anneal_steps: 0,
             momentum_start: a.momentum_start.or(p.momentum_start),
             momentum_steps: 0,
             centering: a.centering.or(p.centering),
-            fast_weights: a.fast_lr.map(|lr| FastWeights {
-                lr,
-                decay: a.fast_decay.unwrap_or(0.95),
-            }),
-            tempering: a.temperatures.map(|t| Tempering {
-                temperatures: t as usize,
-                beta_min: a.beta_min.unwrap_or(0.5),
-            }),
         },
         schedule: Schedule {
             epochs: a.epochs.map_or(p.epochs, |e| e as usize),
@@ -400,7 +416,11 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
             record.data.display(),
             ds.len(),
             plan.train.k,
-            if plan.train.pcd { " (persistent)" } else { "" },
+            if plan.train.pcd() {
+                " (persistent)"
+            } else {
+                ""
+            },
             plan.train.lr,
             plan.train.batch_size,
             plan.schedule.epochs
