@@ -382,7 +382,7 @@ fn scores_and_likelihoods_agree_with_the_low_level_api() {
         (ais.estimate - exact.estimate).abs() < 0.1,
         "{ais:?} vs {exact:?}"
     );
-    assert!(ais.effective_sample_size.unwrap() > 1.0);
+    assert!(ais.ais.as_ref().unwrap().effective_sample_size() > 1.0);
     let raise = est
         .log_likelihood(
             &rows,

@@ -5,8 +5,8 @@ use super::{Estimator, all_rows};
 use crate::data::{Binarize, RowSource};
 use crate::error::{Error, Result};
 use crate::eval::{
-    self, AisConfig, BaseRate, PseudoLikelihood, RaiseConfig, Schedule, ais, exact_log_z,
-    pseudo_log_likelihood, raise,
+    self, AisConfig, AisEstimate, BaseRate, PseudoLikelihood, RaiseConfig, RaiseEstimate, Schedule,
+    ais, exact_log_z, pseudo_log_likelihood, raise,
 };
 
 /// How [`Estimator::log_likelihood`] computes the mean log-likelihood `mean(−F(v)) − log Z`.
@@ -56,9 +56,11 @@ pub struct Likelihood {
     /// `log Z` (exact or AIS's estimate); `None` for RAISE, which estimates each row's
     /// `log p(v)` directly.
     pub log_z: Option<f64>,
-    /// AIS's effective sample size (between 1 and the runs): far below the runs, the
-    /// estimate rests on a few of them.
-    pub effective_sample_size: Option<f64>,
+    /// AIS's whole estimate (its bounds on `log Z`, `log Z` of the base rate, every run's
+    /// log-weight, the effective sample size), for [`LogLikelihood::Ais`].
+    pub ais: Option<AisEstimate>,
+    /// RAISE's estimate of each row, for [`LogLikelihood::Raise`].
+    pub raise: Option<RaiseEstimate>,
     /// The rows scored.
     pub rows: usize,
     /// How it was computed.
@@ -135,7 +137,8 @@ impl Estimator {
                     lower: ll,
                     upper: ll,
                     log_z: Some(log_z),
-                    effective_sample_size: None,
+                    ais: None,
+                    raise: None,
                     rows: n,
                     method,
                 }
@@ -153,7 +156,8 @@ impl Estimator {
                     lower,
                     upper,
                     log_z: Some(est.log_z),
-                    effective_sample_size: Some(est.effective_sample_size()),
+                    ais: Some(est),
+                    raise: None,
                     rows: n,
                     method,
                 }
@@ -173,7 +177,8 @@ impl Estimator {
                     lower: est.mean - 3.0 * est.std_error,
                     upper: est.mean + 3.0 * est.std_error,
                     log_z: None,
-                    effective_sample_size: None,
+                    ais: None,
+                    raise: Some(est),
                     rows: n,
                     method,
                 }
@@ -198,6 +203,37 @@ impl Estimator {
             Binarize::Threshold => Binarize::Threshold,
             Binarize::Stochastic | Binarize::None => Binarize::Stochastic,
         }
+    }
+
+    /// The base rate that AIS and RAISE anneal from: the column means of `marginals` (each in
+    /// `[0, 1]`, one per visible unit), smoothed towards ½ as
+    /// [`BaseRate::from_marginals`] does. Replaces the means recorded when fitting: for a
+    /// model trained elsewhere, give its training data's (as `rbm eval` does), so that the
+    /// base rate does not depend on the rows scored.
+    ///
+    /// # Errors
+    /// [`Error::NotFitted`]; [`Error::Shape`] unless there is one mean per visible unit;
+    /// [`Error::Config`] for a mean outside `[0, 1]`.
+    ///
+    /// ```
+    /// use rbm::prelude::*;
+    /// let rbm = Estimator::from_model(Rbm::new(4, 2, 1)?, Config::default())
+    ///     .with_base_rate(vec![0.1, 0.5, 0.5, 0.9])?;
+    /// # Ok::<(), rbm::Error>(())
+    /// ```
+    pub fn with_base_rate(mut self, marginals: Vec<f64>) -> Result<Self> {
+        let fitted = self.fitted.as_mut().ok_or(Error::NotFitted)?;
+        let nv = fitted.model.n_visible();
+        if marginals.len() != nv {
+            return Err(Error::shape(
+                "base rate marginals",
+                format!("{nv} values (the visible units)"),
+                marginals.len(),
+            ));
+        }
+        BaseRate::from_marginals(&marginals, BaseRate::DEFAULT_SMOOTHING)?;
+        fitted.marginals = Some(marginals);
+        Ok(self)
     }
 
     /// The base rate of AIS and RAISE: the training data's column means, else `data`'s.

@@ -1,15 +1,15 @@
 //! `rbm eval`: log Z and the log-likelihood of a split by AIS (and RAISE, and exactly when
-//! small enough), pseudo-log-likelihood and reconstruction error.
+//! small enough), pseudo-log-likelihood and reconstruction error. The likelihoods come from
+//! the library's [`Estimator`] around the model file, with the training split's pixel means as
+//! its base rate.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rbm::data::{self, Binarize, Split};
-use rbm::eval::{
-    self, AisConfig, BaseRate, PseudoLikelihood, RaiseConfig, Schedule, evaluation_rows,
-};
+use rbm::data::{self, Binarize, Rows, Split};
+use rbm::eval::{self, PseudoLikelihood, evaluation_rows};
 use rbm::rng::tags;
-use rbm::{DatasetError, Error, StreamKey};
+use rbm::{Config, DatasetError, Error, Estimator, LogLikelihood, StreamKey};
 use serde_json::{Map, Value, json};
 
 use crate::args::{EvalArgs, EvalBinarizeArg, PllArg, SplitArg};
@@ -40,7 +40,10 @@ pub fn run(a: &EvalArgs) -> rbm::Result<()> {
     // The base rate always comes from the training split.
     let train = data::open_split(&dir, Split::Train)?;
     check_row_len(&train, model.n_visible())?;
-    let base = BaseRate::from_dataset(&train)?;
+    if train.is_empty() {
+        return Err(Error::shape("base rate data", "at least one row", 0));
+    }
+    let base = data::mean_pixels(&train);
     let ds = match split {
         Split::Train => train,
         Split::Test => {
@@ -96,7 +99,7 @@ fn evaluate(
     a: &EvalArgs,
     model: &rbm::Rbm,
     ds: &data::Dataset,
-    base: BaseRate,
+    base: Vec<f64>,
     (split_name, binarize, binarize_name): (&str, Binarize, &str),
     dir: &std::path::Path,
     start: Instant,
@@ -129,28 +132,31 @@ fn evaluate(
         dir.display()
     ));
 
+    let config = Config::default().seed(a.seed).binarize(binarize);
+    let estimator = Estimator::from_model(model.clone(), config).with_base_rate(base)?;
+    let scored = Rows::from_bytes(&ds.pixels()[..n * nv], nv)?;
+
     // Exact first: it fails at once (too many units) or is fast.
     let exact = if a.exact {
         let t = Instant::now();
-        Some((eval::exact_log_z(model)?, t.elapsed().as_secs_f64()))
+        let exact = estimator.log_likelihood(&scored, LogLikelihood::Exact)?;
+        Some((exact, t.elapsed().as_secs_f64()))
     } else {
         None
     };
 
     // AIS.
-    let schedule = Schedule::standard_with(a.ais_betas as usize)?;
-    let cfg = AisConfig {
-        runs: a.ais_runs as usize,
-        schedule: schedule.clone(),
-        seed: a.seed,
-    };
+    let (runs, temperatures) = (a.ais_runs as usize, a.ais_betas as usize);
     let t = Instant::now();
-    let est = eval::ais(model, &base, &cfg)?;
+    let ais = estimator.log_likelihood(&scored, LogLikelihood::Ais { runs, temperatures })?;
     let ais_s = t.elapsed().as_secs_f64();
-    let mnf = eval::mean_neg_free_energy(model, &rows)?;
-    let (ll, ll_lo, ll_hi) = est.log_likelihood(mnf);
-    r.set("ais_runs", json!(cfg.runs));
-    r.set("ais_temperatures", json!(schedule.temperatures()));
+    let est = ais
+        .ais
+        .as_ref()
+        .expect("an AIS likelihood holds its estimate");
+    let (ll, ll_lo, ll_hi) = (ais.estimate, ais.lower, ais.upper);
+    r.set("ais_runs", json!(runs));
+    r.set("ais_temperatures", json!(est.temperatures));
     r.set("log_z", json!(est.log_z));
     r.set("log_z_lo", finite_or_null(est.log_z_lo));
     r.set("log_z_hi", finite_or_null(est.log_z_hi));
@@ -161,9 +167,8 @@ fn evaluate(
     r.set("test_ll_hi", finite_or_null(ll_hi));
     r.set("ais_seconds", json!(ais_s));
     r.line(format!(
-        "AIS ({} runs, {} temperatures, {ais_s:.1} s): log Z = {:.3} [{:.3}, {:.3}] (log of mean ± 3 s.e.; effective sample size {:.1})",
-        cfg.runs,
-        schedule.temperatures(),
+        "AIS ({runs} runs, {} temperatures, {ais_s:.1} s): log Z = {:.3} [{:.3}, {:.3}] (log of mean ± 3 s.e.; effective sample size {:.1})",
+        est.temperatures,
         est.log_z,
         est.log_z_lo,
         est.log_z_hi,
@@ -183,12 +188,15 @@ fn evaluate(
             })
             .collect();
         let t = Instant::now();
-        let rc = RaiseConfig {
+        let method = LogLikelihood::Raise {
             runs_per_row: 1,
-            schedule: schedule.clone(),
-            seed: a.seed,
+            temperatures,
         };
-        let rev = eval::raise(model, &base, &subset, &rc)?;
+        let raised = estimator.log_likelihood(&Rows::new(&subset, nv)?, method)?;
+        let rev = raised
+            .raise
+            .as_ref()
+            .expect("a RAISE likelihood holds its estimate");
         let raise_s = t.elapsed().as_secs_f64();
         let (ais_same, _, _) = est.log_likelihood(eval::mean_neg_free_energy(model, &subset)?);
         r.set("reverse_test_ll", json!(rev.mean));
@@ -202,13 +210,14 @@ fn evaluate(
         ));
     }
 
-    if let Some((log_z, exact_s)) = exact {
+    if let Some((exact, exact_s)) = exact {
+        let log_z = exact.log_z.expect("an exact likelihood holds log Z");
         r.set("exact_log_z", json!(log_z));
-        r.set("exact_test_ll", json!(mnf - log_z));
+        r.set("exact_test_ll", json!(exact.estimate));
         r.set("exact_seconds", json!(exact_s));
         r.line(format!(
             "exact ({exact_s:.1} s): log Z = {log_z:.4}, log-likelihood {:.4} nats per row (AIS − exact: {:+.4})",
-            mnf - log_z,
+            exact.estimate,
             est.log_z - log_z
         ));
     }
