@@ -106,6 +106,18 @@ fn whole_rows(len: usize, n_cols: usize) -> Result<usize> {
 ///
 /// Every value a source hands out is in `[0, 1]` (bytes are divided by 255), so a source
 /// needs no checking once made.
+///
+/// ```
+/// use rbm::StreamKey;
+/// use rbm::data::{Binarize, RowSource, Rows};
+/// let pixels = [0u8, 255, 128, 64, /* row 1 */ 255, 255, 0, 0];
+/// let rows = Rows::from_bytes(&pixels, 4)?;
+/// let mut out = [0.0f32; 8];
+/// rows.fill(&[1, 0], Binarize::Threshold, StreamKey::new(0), &mut out)?;
+/// assert_eq!(out, [1.0, 1.0, 0.0, 0.0, /* row 0 */ 0.0, 1.0, 1.0, 0.0]);
+/// assert_eq!(rows.column_means()[1], 1.0);
+/// # Ok::<(), rbm::Error>(())
+/// ```
 pub trait RowSource: Sync {
     /// The number of rows.
     fn n_rows(&self) -> usize;

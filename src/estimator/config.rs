@@ -165,6 +165,13 @@ impl Config {
 
     /// The low-level training configuration of these settings, with the learning-rate decay
     /// (if any) spread over `steps` steps.
+    ///
+    /// ```
+    /// use rbm::{Config, Method};
+    /// let low = Config::default().k(3).lr_end(Some(0.0)).train_config(1000);
+    /// assert_eq!((low.k, low.anneal_steps, low.method), (3, 1000, Method::Cd));
+    /// assert_eq!(low.lr_at(500), 0.05);
+    /// ```
     pub fn train_config(&self, steps: u64) -> TrainConfig {
         TrainConfig {
             k: self.k,

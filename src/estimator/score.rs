@@ -10,6 +10,18 @@ use crate::eval::{
 };
 
 /// How [`Estimator::log_likelihood`] computes the mean log-likelihood `mean(−F(v)) − log Z`.
+///
+/// ```
+/// use rbm::prelude::*;
+/// let rbm = Estimator::from_model(Rbm::new(9, 6, 1)?, Config::default());
+/// let data = rbm::datasets::bars_and_stripes(3);
+/// let rows = Rows::new(&data, 9)?;
+/// let exact = rbm.log_likelihood(&rows, LogLikelihood::Exact)?; // 2^6 hidden states
+/// let ais = rbm.log_likelihood(&rows, LogLikelihood::Ais { runs: 32, temperatures: 500 })?;
+/// assert!((exact.estimate - ais.estimate).abs() < 0.05);
+/// assert_eq!(LogLikelihood::AIS, LogLikelihood::Ais { runs: 100, temperatures: 14_500 });
+/// # Ok::<(), rbm::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLikelihood {
     /// `log Z` by enumerating the smaller layer (at most
@@ -43,6 +55,16 @@ impl LogLikelihood {
 }
 
 /// A mean log-likelihood in nats per row, with its bounds.
+///
+/// ```
+/// use rbm::prelude::*;
+/// let rbm = Estimator::from_model(Rbm::new(4, 3, 1)?, Config::default());
+/// let data = rbm::datasets::bars_and_stripes(2);
+/// let ll = rbm.log_likelihood(&Rows::new(&data, 4)?, LogLikelihood::Exact)?;
+/// assert_eq!((ll.lower, ll.upper, ll.rows), (ll.estimate, ll.estimate, 6));
+/// assert!(ll.log_z.is_some() && ll.ais.is_none());
+/// # Ok::<(), rbm::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Likelihood {
     /// The estimate (exact for [`LogLikelihood::Exact`]).
