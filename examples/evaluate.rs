@@ -26,7 +26,7 @@ fn main() -> rbm::Result<()> {
     );
     let n = n.min(train.len());
     let rows = Rows::from_bytes(&train.pixels()[..n * 784], 784)?;
-    let test_rows = Rows::from_bytes(&test.pixels()[..500 * 784], 784)?;
+    let test_rows = Rows::from_bytes(&test.pixels()[..500.min(test.len()) * 784], 784)?;
 
     let config = Config::default()
         .hidden(20)

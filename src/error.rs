@@ -119,7 +119,9 @@ pub struct ShapeError {
 /// ```
 /// let err = rbm::Config::default().learning_rate(-1.0).validate().unwrap_err();
 /// match err {
-///     rbm::Error::Config(e) => assert_eq!((e.field.as_str(), e.found.as_str()), ("lr", "-1")),
+///     rbm::Error::Config(e) => {
+///         assert_eq!((e.field.as_str(), e.found.as_str()), ("learning_rate", "-1"));
+///     }
 ///     other => panic!("{other:?}"),
 /// }
 /// ```

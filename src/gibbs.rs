@@ -16,7 +16,7 @@ use crate::model::Rbm;
 /// `v ~ p(v | h)`; step `t` draws from `key.derive(2t)` (hidden) and `key.derive(2t + 1)`
 /// (visible), each row `r` from that key's `.derive(r)`, so results do not depend on threads.
 ///
-/// Each chain keeps its pre-activations current by its flips (`src/incremental.rs`): a
+/// Each chain keeps its pre-activations current by its flips (`src/compute/incremental.rs`): a
 /// chain that has mixed changes few units per step, and a step costs in proportion to the
 /// changes. [`run`](Gibbs::run) advances the chains in parallel, each for all its steps.
 ///

@@ -95,10 +95,10 @@
 //!
 //! From the bottom: the `rbm-kernels` crate (SIMD kernels, the counter-based generator);
 //! `compute` (private: passes over a view of the parameters, moved pre-activations, the pool);
-//! [`model`] ([`Rbm`]) and [`gibbs`]; [`train`] and [`eval`]; [`data`] (IDX files, rows, batches)
-//! and [`io`] (model files, checkpoints, atomic writes); [`estimator`] on top. [`figures`] and
-//! [`experiments`] (the notebook's) serve the command line. No file imports one that imports it
-//! back.
+//! [`model`] ([`Rbm`]) and [`gibbs`]; [`data`] (IDX files, rows in memory, batches); [`train`]
+//! and [`eval`]; [`io`] (model files, checkpoints, atomic writes); [`estimator`] on top.
+//! [`figures`] and [`experiments`] (the notebook's) serve the command line. No file imports
+//! one that imports it back (`python3 ../shared/tools/modcycles.py src kernels/src` in CI).
 #![deny(missing_docs)]
 
 mod compute;

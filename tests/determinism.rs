@@ -166,7 +166,7 @@ fn gibbs_chains_are_the_same_for_any_threads_and_step_grouping() {
 
 /// A model whose conditionals are sharp (random weights of about ±1), so that its Gibbs
 /// chains change a few units per step and the chain's passes move by their flips rather than
-/// summing afresh (`src/delta.rs`).
+/// summing afresh (`src/compute/delta.rs`).
 fn sharp_model(nv: usize, nh: usize) -> Rbm {
     let mut model = Rbm::new(nv, nh, 3).unwrap();
     for w in model.weights_mut() {

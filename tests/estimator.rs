@@ -426,3 +426,89 @@ fn save_and_load_keep_model_settings_and_base_rate() {
     assert_eq!(plain.config().n_hidden, 8);
     assert_eq!(plain.model(), est.model());
 }
+
+/// Rows of one's own whose row `bad_row` holds 2.0: a source that breaks its contract.
+struct Broken {
+    bad_row: usize,
+}
+
+impl RowSource for Broken {
+    fn n_rows(&self) -> usize {
+        14
+    }
+
+    fn row_len(&self) -> usize {
+        9
+    }
+
+    fn fill(&self, indices: &[u32], _: Binarize, _: StreamKey, out: &mut [f32]) -> rbm::Result<()> {
+        let data = bars();
+        for (dst, &i) in out.chunks_mut(9).zip(indices) {
+            dst.copy_from_slice(&data[i as usize * 9..][..9]);
+            if i as usize == self.bad_row {
+                dst[4] = 2.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_source_of_ones_own_is_checked_and_a_failed_epoch_changes_nothing() {
+    let broken = Broken { bad_row: 11 };
+    // The first partial_fit fails on row 11's batch: no model is left behind.
+    let mut est = Estimator::new(small_config().order(Order::Sequential));
+    let err = est.partial_fit(&broken).unwrap_err();
+    assert!(matches!(err, Error::Value { column: 4, .. }), "{err}");
+    assert!(est.model().is_none());
+    // After a good epoch, a failed one leaves the model as it was.
+    let data = bars();
+    let rows = Rows::new(&data, 9).unwrap();
+    est.partial_fit(&rows).unwrap();
+    let before = est.model().unwrap().clone();
+    assert!(est.partial_fit(&broken).is_err());
+    assert_eq!(est.model(), Some(&before));
+    assert_eq!(est.history().len(), 1);
+    est.partial_fit(&rows).unwrap();
+    assert_eq!(est.history().len(), 2);
+    // Passes name the bad row.
+    for result in [est.transform(&broken), est.reconstruct(&broken)] {
+        assert!(
+            matches!(
+                result,
+                Err(Error::Value {
+                    row: 11,
+                    column: 4,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    assert!(matches!(
+        est.score_samples(&broken),
+        Err(Error::Value { row: 11, .. })
+    ));
+}
+
+#[test]
+fn a_model_file_with_an_unreadable_estimator_record_is_refused() {
+    let dir = TempDir::new("estimator-record");
+    let model = Rbm::new(9, 4, 1).unwrap();
+    for record in [
+        r#"{"estimator": {"n_hidden": "many"}}"#,
+        r#"{"estimator": {"learning_rate": -1.0}, "marginals": null}"#,
+    ] {
+        let path = dir.path().join("m.safetensors");
+        rbm::save_model(&path, &model, Some(record)).unwrap();
+        let err = Estimator::load(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::ModelFile { path: p, .. } if p == &path),
+            "{err}"
+        );
+    }
+    // Another writer's configuration (rbm train's) is not the estimator's: default settings.
+    let path = dir.path().join("train.safetensors");
+    rbm::save_model(&path, &model, Some(r#"{"k": 3, "lr": 0.01}"#)).unwrap();
+    assert_eq!(Estimator::load(&path).unwrap().config().n_hidden, 4);
+}

@@ -104,7 +104,7 @@ fn training_steps_after_the_first_do_not_allocate() {
             let mut model = Rbm::new(784, 500, 0).unwrap();
             if sharp {
                 // Sharp conditionals: the chains flip few units and their passes move
-                // (`src/delta.rs`), with their own lists. The biases keep the states sparse
+                // (`src/compute/delta.rs`), with their own lists. The biases keep the states sparse
                 // (about a third of the hidden units on, a fifth of the pixels), so every
                 // product stays binary.
                 model.weights_mut().iter_mut().for_each(|w| *w *= 100.0);

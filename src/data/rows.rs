@@ -51,7 +51,7 @@ impl<'a> Rows<'a> {
     /// outside `[0, 1]`.
     pub fn new(values: &'a [f32], n_cols: usize) -> Result<Self> {
         let n_rows = whole_rows(values.len(), n_cols)?;
-        if let Some(k) = values.iter().position(|x| !(0.0..=1.0).contains(x)) {
+        if let Some(k) = first_outside_unit_interval(values) {
             return Err(Error::Value {
                 row: k / n_cols,
                 column: k % n_cols,
@@ -89,7 +89,8 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The number of rows of `n_cols` values in `len` values.
+/// The number of rows of `n_cols` values in `len` values: at most `u32::MAX` (rows are
+/// indexed by `u32` in batches).
 fn whole_rows(len: usize, n_cols: usize) -> Result<usize> {
     if n_cols == 0 || !len.is_multiple_of(n_cols) {
         return Err(Error::shape(
@@ -98,14 +99,37 @@ fn whole_rows(len: usize, n_cols: usize) -> Result<usize> {
             format!("{len} values"),
         ));
     }
-    Ok(len / n_cols)
+    let n_rows = len / n_cols;
+    if n_rows > u32::MAX as usize {
+        return Err(Error::shape(
+            "rows in memory",
+            "at most 2^32 − 1 rows",
+            n_rows,
+        ));
+    }
+    Ok(n_rows)
+}
+
+/// The index of the first value of `x` that is NaN or outside `[0, 1]`, if any. Decided over
+/// blocks by an order-free test that vectorizes (a NaN fails both comparisons), then located.
+pub(crate) fn first_outside_unit_interval(x: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 256;
+    let bad = |b: &[f32]| !b.iter().fold(true, |ok, &v| ok & (0.0..=1.0).contains(&v));
+    let block = x.chunks(BLOCK).position(bad)?;
+    let first = block * BLOCK;
+    x[first..]
+        .iter()
+        .position(|v| !(0.0..=1.0).contains(v))
+        .map(|i| first + i)
 }
 
 /// Rows that the high-level API ([`crate::Estimator`]) and the epoch loop
 /// ([`crate::train::train_dataset`]) read: an IDX [`Dataset`] or [`Rows`] in memory.
 ///
-/// Every value a source hands out is in `[0, 1]` (bytes are divided by 255), so a source
-/// needs no checking once made.
+/// Every value [`Rows`] and [`Dataset`] hand out is in `[0, 1]` (bytes are divided by 255).
+/// A source of one's own may implement the trait too; its values are checked as they are read
+/// (by the training step and by [`Estimator`](crate::Estimator)'s passes), an out-of-range
+/// value being an [`Error::Value`].
 ///
 /// ```
 /// use rbm::StreamKey;

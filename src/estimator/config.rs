@@ -103,6 +103,9 @@ macro_rules! setters {
         impl Config {
             $(
                 $(#[$doc])*
+                ///
+                /// A builder step: takes the settings and returns them changed, e.g.
+                #[doc = concat!("`Config::default().", stringify!($name), "(…)`.")]
                 #[must_use]
                 pub fn $name(mut self, value: $ty) -> Self {
                     self.$field = value;
@@ -150,7 +153,15 @@ impl Config {
     /// Checks every value's domain.
     ///
     /// # Errors
-    /// [`Error::Config`](crate::Error::Config) naming the first value out of its domain.
+    /// [`Error::Config`](crate::Error::Config) naming the first value out of its domain (by
+    /// this type's field names).
+    ///
+    /// ```
+    /// use rbm::{Config, Error, Method};
+    /// assert!(Config::default().validate().is_ok());
+    /// let bad = Config::default().method(Method::Pcd { chains: Some(0) }).validate();
+    /// assert!(matches!(bad, Err(Error::Config(e)) if e.field == "method (chains)"));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         if self.n_hidden == 0 || self.epochs == 0 {
             let field = if self.n_hidden == 0 {
@@ -160,7 +171,18 @@ impl Config {
             };
             return Err(crate::Error::config(field, "at least 1", 0));
         }
-        self.train_config(1).validate()
+        // The low-level checks, their fields named as here.
+        self.train_config(1).validate().map_err(|e| match e {
+            crate::Error::Config(mut c) => {
+                c.field = match c.field.as_str() {
+                    "lr" => "learning_rate".into(),
+                    "chains" | "fast_weights" | "tempering" => format!("method ({})", c.field),
+                    _ => c.field,
+                };
+                crate::Error::Config(c)
+            }
+            other => other,
+        })
     }
 
     /// The low-level training configuration of these settings, with the learning-rate decay

@@ -156,8 +156,9 @@ impl Estimator {
     /// the column means). Replaces any model fitted before.
     ///
     /// # Errors
-    /// [`Error::Config`] for invalid settings or data with no rows; [`Error::Diverged`] if a
-    /// parameter or the loss became non-finite (the estimator keeps what it had before).
+    /// [`Error::Config`] for invalid settings; [`Error::Shape`] for data with no rows;
+    /// [`Error::Diverged`] if a parameter or the loss became non-finite (the estimator keeps
+    /// what it had before).
     ///
     /// ```
     /// use rbm::prelude::*;
@@ -205,9 +206,14 @@ impl Estimator {
 
     /// One more epoch over the rows of `data` (in minibatches of [`Config::batch_size`], the
     /// last one shorter unless [`Config::drop_last`]), continuing the optimizer's state,
-    /// persistent chains and step count; starts a model as [`fit`](Self::fit) does when there
-    /// is none. With no more rows than a batch this is one step on all of them, as
-    /// scikit-learn's `partial_fit` does.
+    /// persistent chains and step count of the last `fit` or `partial_fit`; starts a model as
+    /// [`fit`](Self::fit) does when there is none, and a trainer (step 0, new chains) for a
+    /// model from [`from_model`](Self::from_model) or [`load`](Self::load). With no more
+    /// rows than a batch this is one step on all of them, as scikit-learn's `partial_fit`
+    /// does.
+    ///
+    /// On an error the model is left as it was before the call (and the trainer is started
+    /// afresh by the next call): the epoch is not half applied.
     ///
     /// # Errors
     /// Those of [`fit`](Self::fit), and [`Error::Shape`] (or [`Error::Dataset`] for a file)
@@ -223,24 +229,29 @@ impl Estimator {
     /// # Ok::<(), rbm::Error>(())
     /// ```
     pub fn partial_fit(&mut self, data: &(impl RowSource + ?Sized)) -> Result<&mut Self> {
-        let mut fitted = match self.fitted.take() {
-            Some(f) => f,
-            None => self.start(data)?,
+        let steps = self.fit_steps(data.n_rows());
+        let Some(fitted) = &mut self.fitted else {
+            let mut fitted = self.start(data)?;
+            train_epochs(&mut fitted, &self.config, data, 1, |_| {})?;
+            self.fitted = Some(fitted);
+            return Ok(self);
         };
+        data.check_row_len(fitted.model.n_visible())?;
         if fitted.trainer.is_none() {
-            let steps = self.fit_steps(data.n_rows());
-            match Trainer::new(&fitted.model, self.config.train_config(steps)) {
-                Ok(t) => fitted.trainer = Some(t),
-                Err(e) => {
-                    self.fitted = Some(fitted);
-                    return Err(e);
-                }
-            }
+            fitted.trainer = Some(Trainer::new(
+                &fitted.model,
+                self.config.train_config(steps),
+            )?);
         }
-        let mut next = fitted.clone();
-        let result = train_epochs(&mut next, &self.config, data, 1, |_| {});
-        self.fitted = Some(if result.is_ok() { next } else { fitted });
-        result.map(|()| self)
+        // The model only, as it was: the one thing a failed epoch must not leave half changed
+        // (the trainer's state is dropped then, not copied on every call).
+        let before = fitted.model.clone();
+        if let Err(e) = train_epochs(fitted, &self.config, data, 1, |_| {}) {
+            fitted.model = before;
+            fitted.trainer = None;
+            return Err(e);
+        }
+        Ok(self)
     }
 
     /// `p(h = 1 | v)` of each row of `data` (values as given, not binarized): the hidden
@@ -338,6 +349,7 @@ impl Estimator {
     /// # Ok::<(), rbm::Error>(())
     /// ```
     pub fn sample(&mut self, n: usize, steps: usize) -> Result<Gibbs> {
+        self.fitted_model()?;
         let key = self.next_key();
         let model = self.fitted_model()?;
         if n == 0 {
@@ -445,13 +457,19 @@ impl Estimator {
     /// # Ok::<(), rbm::Error>(())
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let file = load_model(path)?;
-        let record = file
-            .config()
-            .and_then(|c| serde_json::from_str::<Record>(c).ok());
-        let (config, marginals) = match record {
-            Some(r) => (r.estimator, r.marginals),
-            None => (Config::default(), None),
+        let (config, marginals) = match file.config().map(estimator_record) {
+            // An estimator's record that does not read (or names invalid settings) is an
+            // error; the configuration of another writer (`rbm train`'s) is not ours to read.
+            Some(Some(Ok(r))) => (r.estimator, r.marginals),
+            Some(Some(Err(reason))) => {
+                return Err(Error::ModelFile {
+                    path: path.to_path_buf(),
+                    kind: crate::ModelFileError::Metadata(reason),
+                });
+            }
+            Some(None) | None => (Config::default(), None),
         };
         let mut est = Estimator::from_model(file.model, config);
         if let Some(f) = &mut est.fitted {
@@ -513,6 +531,7 @@ impl Estimator {
         clamp: Option<&[bool]>,
         steps: usize,
     ) -> Result<Gibbs> {
+        self.fitted_model()?;
         let key = self.next_key();
         let model = self.fitted_model()?;
         let start = all_rows(model, data, Binarize::None)?;
@@ -523,6 +542,22 @@ impl Estimator {
         chains.run(model, steps)?;
         Ok(chains)
     }
+}
+
+/// The estimator's record in a model file's configuration, if it is one: `None` for another
+/// writer's configuration, else the record or why it cannot be used.
+fn estimator_record(config: &str) -> Option<std::result::Result<Record, String>> {
+    let value: serde_json::Value = serde_json::from_str(config).ok()?;
+    value.get("estimator")?;
+    let record = serde_json::from_value::<Record>(value)
+        .map_err(|e| format!("the estimator's record does not read: {e}"))
+        .and_then(|r| {
+            r.estimator
+                .validate()
+                .map(|()| r)
+                .map_err(|e| format!("the estimator's settings are invalid: {e}"))
+        });
+    Some(record)
 }
 
 /// What [`Estimator::save`] records in the model file's metadata.
@@ -577,24 +612,39 @@ fn train_epochs(
 }
 
 /// Every row of `data` turned into visible values as `binarize` says (stochastic draws from
-/// the fixed evaluation stream), `N × V`.
+/// the fixed evaluation stream: row `r` from `(EVAL_BINARIZE_SEED, EVAL_BINARIZE).derive(r)`,
+/// as [`crate::eval::evaluation_rows`] does), `N × V`.
 ///
 /// # Errors
 /// [`Error::Shape`] (or [`Error::Dataset`]) if the rows do not have `V` values or there are
-/// none; [`Error::Config`] if they do not fit in memory.
+/// none; [`Error::Config`] if they do not fit in memory; [`Error::Value`] for a value outside
+/// `[0, 1]` from a source of one's own.
 fn all_rows(model: &Rbm, data: &(impl RowSource + ?Sized), binarize: Binarize) -> Result<Vec<f32>> {
-    let nv = model.n_visible();
-    let mut out = crate::train::zeros(data.n_rows(), nv)?;
-    for_blocks(model, data, &mut out, nv, |v, out| {
-        out.copy_from_slice(v);
-        Ok(())
-    })?;
-    if binarize != Binarize::None {
-        let indices: Vec<u32> = (0..data.n_rows() as u32).collect();
-        let key = StreamKey::new(crate::eval::EVAL_BINARIZE_SEED).derive(tags::EVAL_BINARIZE);
-        data.fill(&indices, binarize, key, &mut out)?;
+    let (n, nv) = (data.n_rows(), model.n_visible());
+    data.check_row_len(nv)?;
+    if n == 0 {
+        return Err(Error::shape("rows", "at least one row", 0));
     }
+    let mut out = crate::train::zeros(n, nv)?;
+    let indices: Vec<u32> = (0..n as u32).collect();
+    let key = StreamKey::new(crate::eval::EVAL_BINARIZE_SEED).derive(tags::EVAL_BINARIZE);
+    data.fill(&indices, binarize, key, &mut out)?;
+    check_unit_interval(&out, nv, 0)?;
     Ok(out)
+}
+
+/// [`Error::Value`] for the first value of `rows` (rows of `n` values, the first being row
+/// `first_row` of the data) that is NaN or outside `[0, 1]`: [`RowSource`]s of one's own
+/// are not trusted.
+fn check_unit_interval(rows: &[f32], n: usize, first_row: usize) -> Result<()> {
+    match crate::data::rows::first_outside_unit_interval(rows) {
+        Some(k) => Err(Error::Value {
+            row: first_row + k / n,
+            column: k % n,
+            value: rows[k],
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Runs `f(rows, out_rows)` over blocks of [`BLOCK_ROWS`] rows of `data` (as given, not
@@ -628,6 +678,7 @@ fn for_blocks(
         let v = &mut buf[..idx.len() * nv];
         // Values as given: no draw is made from the key.
         data.fill(idx, Binarize::None, StreamKey::new(b as u64), v)?;
+        check_unit_interval(v, nv, b * BLOCK_ROWS)?;
         f(v, out)?;
     }
     Ok(())

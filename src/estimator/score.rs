@@ -124,9 +124,8 @@ impl Estimator {
     /// # Errors
     /// [`Error::NotFitted`]; [`Error::Shape`] (or [`Error::Dataset`]) if the rows do not have
     /// the model's visible units; [`Error::Config`] if both layers are too large to enumerate
-    /// (exact) or the runs or temperatures are too few; [`Error::Diverged`]-free but
-    /// [`Error::Config`] if the estimate is not finite (a model whose parameters are too
-    /// large for f64 sums).
+    /// (exact) or the runs or temperatures are too few, and (naming the model's parameters)
+    /// if the estimate is not finite: a model whose parameters are too large for f64 sums.
     ///
     /// ```
     /// use rbm::prelude::*;

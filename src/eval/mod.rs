@@ -135,7 +135,7 @@ impl BaseRate {
     /// smoothing. Pass the training split: the base rate must not depend on the test data.
     ///
     /// # Errors
-    /// [`Error::Config`] if the dataset is empty.
+    /// [`Error::Shape`] if the dataset is empty.
     pub fn from_dataset(ds: &Dataset) -> Result<Self> {
         if ds.is_empty() {
             return Err(Error::shape("base rate data", "at least one row", 0));
@@ -290,7 +290,7 @@ pub const EVAL_BINARIZE_SEED: u64 = 0;
 /// `pixel / 255` (see [`fill_batch`]): one fixed draw, as the literature's test sets are.
 ///
 /// # Errors
-/// [`Error::Config`] if the dataset is empty or `n` is 0.
+/// [`Error::Shape`] if the dataset is empty or `n` is 0.
 pub fn evaluation_rows(ds: &Dataset, n: usize, binarize: Binarize) -> Result<Vec<f32>> {
     let n = n.min(ds.len());
     if n == 0 {

@@ -15,7 +15,8 @@
 //! The header's `__metadata__` (string → string) holds:
 //! - `"format"`: `"rbm"`;
 //! - `"rbm_version"`: the version of this crate that wrote the file (informational);
-//! - `"config"` (optional): a JSON document given by the caller, the training configuration.
+//! - `"config"` (optional): a JSON document given by the caller: the run's configuration for
+//!   `rbm train`, the settings and training column means for [`crate::Estimator::save`].
 //!
 //! # Reading
 //!

@@ -104,8 +104,9 @@ pub struct TrainerState {
     /// The optimizer's momentum buffers; present exactly when the configuration has
     /// momentum or weight decay (plain SGD keeps none).
     pub momentum: Option<ParamSet>,
-    /// PCD: the persistent chains' visible states (`chains × V`), once a first step has
-    /// started them; `None` for CD or before the first step.
+    /// The persistent chains' visible states (`chains × V`, times the temperatures with
+    /// parallel tempering: `T × chains × V`), once a first step has started them; `None` for
+    /// CD or before the first step.
     pub chains: Option<Vec<f32>>,
     /// Centering: the offsets, once a first step has set them from its batch.
     pub offsets: Option<Offsets>,
@@ -759,7 +760,7 @@ impl Trainer {
                 format!("{} values", v0.len()),
             ));
         }
-        if let Some(k) = first_outside_unit_interval(v0) {
+        if let Some(k) = crate::data::rows::first_outside_unit_interval(v0) {
             return Err(Error::Value {
                 row: k / nv,
                 column: k % nv,
@@ -768,19 +769,6 @@ impl Trainer {
         }
         Ok(rows)
     }
-}
-
-/// The index of the first value of `x` that is NaN or outside `[0, 1]`, if any. Decided over
-/// blocks by an order-free test that vectorizes (a NaN fails both comparisons), then located.
-fn first_outside_unit_interval(x: &[f32]) -> Option<usize> {
-    const BLOCK: usize = 256;
-    let bad = |b: &[f32]| !b.iter().fold(true, |ok, &v| ok & (0.0..=1.0).contains(&v));
-    let block = x.chunks(BLOCK).position(bad)?;
-    let first = block * BLOCK;
-    x[first..]
-        .iter()
-        .position(|v| !(0.0..=1.0).contains(v))
-        .map(|i| first + i)
 }
 
 /// `out = a + b`, element by element.
