@@ -40,6 +40,14 @@ pub enum Error {
         /// What is wrong with it.
         kind: DatasetError,
     },
+    /// A file is not a valid aligned FASTA file (a multiple sequence alignment).
+    #[error("{}: {kind}", path.display())]
+    Msa {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        kind: crate::data::fasta::MsaError,
+    },
     /// A model file cannot be loaded, or a model cannot be saved to it.
     #[error("{}: {kind}", path.display())]
     ModelFile {

@@ -21,6 +21,8 @@ pub mod tags {
     pub const PERSISTENT: u64 = 6;
     /// Stochastic binarization of training batches (then derived by the global step).
     pub const BINARIZE: u64 = 7;
+    /// Train/test splits of alignments (then derived by the record).
+    pub const SPLIT: u64 = 8;
     /// Annealed importance sampling (then derived by the temperature index and the chain).
     pub const AIS: u64 = 20;
     /// Reverse annealing, RAISE (then derived by the temperature index and the chain).

@@ -1121,6 +1121,12 @@ fn loaders() -> Vec<Loader> {
         ("checkpoint", |_, b| {
             let _ = harness::checkpoint(b);
         }),
+        ("fasta", |_, b| {
+            let _ = harness::fasta(b);
+        }),
+        ("Msa::open", |p, _| {
+            let _ = rbm::data::fasta::Msa::open(p, rbm::data::fasta::Alphabet::protein());
+        }),
         ("IdxFile::open", |p, _| {
             let _ = IdxFile::open(p);
         }),

@@ -374,3 +374,43 @@ pub fn checkpoint(data: &[u8]) -> bool {
     assert_eq!(again, c);
     true
 }
+
+/// Raw bytes → `rbm::data::fasta::parse_msa` with the protein alphabet, every code checked,
+/// then deduplication, a split and (for small alignments) the sequence weights against a
+/// pairwise count. Returns whether the bytes parsed.
+pub fn fasta(data: &[u8]) -> bool {
+    use rbm::data::fasta::{Alphabet, parse_msa};
+    let Ok(msa) = parse_msa(data, Alphabet::protein()) else {
+        return false;
+    };
+    let (n, l) = (msa.len(), msa.columns());
+    assert!(n >= 1 && l >= 1);
+    assert_eq!(msa.codes().len(), n * l);
+    assert!(
+        msa.codes()
+            .iter()
+            .all(|&c| usize::from(c) < msa.alphabet().q())
+    );
+    let unique = msa.deduplicated();
+    assert!(!unique.is_empty() && unique.len() <= n);
+    let (train, test) = msa.split(0.25, 1).expect("0.25 is a valid fraction");
+    assert_eq!(train.len() + test.len(), n);
+    if n <= 64 {
+        let weights = msa.weights(0.2);
+        for (i, w) in weights.iter().enumerate() {
+            let close = (0..n)
+                .filter(|&j| {
+                    let d = msa
+                        .row(i)
+                        .iter()
+                        .zip(msa.row(j))
+                        .filter(|(a, b)| a != b)
+                        .count();
+                    (d as f64) < 0.2 * l as f64 || d == 0
+                })
+                .count();
+            assert_eq!(*w, 1.0 / close as f64);
+        }
+    }
+    true
+}

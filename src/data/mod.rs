@@ -6,6 +6,9 @@
 //!   sized by its header) when `.gz`.
 //! - [`dataset`]: [`Dataset`], images `[n, rows, cols]` plus labels `[n]`; the standard MNIST
 //!   file names ([`Split`], [`open_split`]) and folder discovery ([`find_dataset`]).
+//! - [`fasta`]: aligned sequences ([`fasta::Msa`]) in FASTA, plain or `.gz`, as codes of an
+//!   [`fasta::Alphabet`] (protein, DNA, RNA or one's own), with deduplication, seeded
+//!   train/test splits and sequence weights ([`fasta::Msa::weights`]).
 //! - [`rows`]: [`Rows`], rows of your own held in memory (`f32` in `[0, 1]` or `u8` grey
 //!   levels), and [`RowSource`], what training and evaluation read from (a [`Dataset`] or
 //!   [`Rows`]).
@@ -16,6 +19,7 @@
 
 pub mod batch;
 pub mod dataset;
+pub mod fasta;
 pub mod file;
 pub mod idx;
 pub mod rows;
