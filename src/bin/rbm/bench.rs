@@ -174,7 +174,7 @@ fn report(
         }
         print_json(&v);
     } else {
-        println!(
+        outln!(
             "{what}: {per_s:.0} {} ({gflops:.1} dense-equivalent GFLOP/s), {isa}, {threads} threads, data: {source}",
             unit.replace('_', " ")
         );
