@@ -591,3 +591,79 @@ fn resume_finds_the_data_by_absolute_path_and_refuses_other_data() {
         OsStr::new("--data-moved"),
     ]));
 }
+
+/// A file of `len` bytes (sparse: no disk, no time) that starts with `head`.
+fn sparse(path: &Path, head: &[u8], len: u64) {
+    let f = fs::File::create(path).unwrap();
+    std::io::Write::write_all(&mut &f, head).unwrap();
+    f.set_len(len).unwrap();
+}
+
+/// A safetensors prefix and header of one F32 tensor of `n` values, padded to 8 bytes.
+fn header_bytes(n: u64, padding: usize) -> Vec<u8> {
+    let json = format!(
+        "{{\"W\":{{\"dtype\":\"F32\",\"shape\":[1,{n}],\"data_offsets\":[0,{}]}}}}{}",
+        4 * n,
+        " ".repeat(padding)
+    );
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(json.as_bytes());
+    out
+}
+
+// Class 7: files are validated before they are read whole.
+#[test]
+fn bogus_multi_gigabyte_model_files_and_checkpoints_are_refused_before_reading() {
+    let tmp = TempDir::new("rel-bogus");
+    let big: u64 = 6 << 30;
+    let cases: [(&str, Vec<u8>, u64, &str); 4] = [
+        // A plausible header describing 16 bytes of tensors, in a 6 GiB file.
+        ("plausible", header_bytes(4, 0), big, "header describes"),
+        // A header of 100 MB (safetensors accepts it; this crate caps at 1 MiB).
+        (
+            "huge-header",
+            (100_000_000u64).to_le_bytes().to_vec(),
+            big,
+            "over the limit of 1048576",
+        ),
+        // A header length past the end of the file.
+        (
+            "past-end",
+            1000u64.to_le_bytes().to_vec(),
+            100,
+            "past the end",
+        ),
+        // Zeros: an empty header, not JSON.
+        ("zeros", Vec::new(), big, "model.safetensors"),
+    ];
+    for (name, head, len, needle) in cases {
+        let dir = tmp.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        let model = dir.join("model.safetensors");
+        sparse(&model, &head, len);
+        let start = Instant::now();
+        let mut cmd = rbm_command(&["sample", "--steps", "1"]);
+        cmd.arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(dir.join("s.png"));
+        let out = output(&mut cmd);
+        assert_clean_failure(&out, needle);
+        assert_one_line_error(&out, "model.safetensors");
+        fs::rename(&model, dir.join("checkpoint.safetensors")).unwrap();
+        let mut cmd = rbm_command(&["train"]);
+        cmd.arg("--resume").arg(&dir);
+        let out = output(&mut cmd);
+        assert_clean_failure(&out, needle.replace("model", "checkpoint").as_str());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+    }
+    // The library refuses the same header in memory.
+    let mut bytes = (2u64 << 20).to_le_bytes().to_vec();
+    bytes.resize(8 + (2 << 20), b' ');
+    let err = rbm::model_file::parse_model(&bytes).unwrap_err();
+    assert!(err.to_string().contains("over the limit"), "{err}");
+}
