@@ -667,3 +667,49 @@ fn bogus_multi_gigabyte_model_files_and_checkpoints_are_refused_before_reading()
     let err = rbm::model_file::parse_model(&bytes).unwrap_err();
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
+
+// Class 6: sizes and counts from flags are fallible or refused with their limit named.
+#[test]
+fn absurd_sizes_and_counts_are_one_line_errors() {
+    let tmp = TempDir::new("rel-sizes");
+    let data = tmp.path().join("data");
+    dataset(&data, 64, 16, 28, 0);
+    let run = tmp.path().join("run");
+    assert_success(&output(&mut train_command(
+        data.as_os_str(),
+        run.as_os_str(),
+        &[],
+    )));
+    for seconds in ["inf", "nan", "1e300", "-1"] {
+        for what in ["train", "sample"] {
+            let arg = format!("--seconds={seconds}");
+            let out = common::rbm(&["bench", what, &arg]);
+            assert_clean_failure(&out, "--seconds");
+        }
+    }
+    let mut cmd = rbm_command(&["sample", "--steps", "1,18446744073709551615"]);
+    cmd.arg("--model")
+        .arg(run.join("model.safetensors"))
+        .arg("--out")
+        .arg(tmp.path().join("s.png"));
+    assert_clean_failure(&output(&mut cmd), "--steps");
+    // A model whose weights fit in memory but not with their transpose: refused where it is
+    // made, before the run folder exists (under a 1.5 GB address-space limit).
+    let exe = env!("CARGO_BIN_EXE_rbm");
+    let big = tmp.path().join("big");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1500000 && exec "$0" "$@""#)
+        .arg(exe)
+        .args([
+            "train", "--hidden", "300000", "--epochs", "1", "--batch", "8",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "fits in memory");
+    assert!(!big.exists());
+}

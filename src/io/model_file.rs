@@ -181,6 +181,23 @@ pub(crate) fn serialize_sorted<'a>(
     views: impl IntoIterator<Item = (&'a str, LeF32<'a>)>,
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, ModelFileError> {
+    let views: Vec<(&str, LeF32<'a>)> = views.into_iter().collect();
+    // safetensors builds the file in memory with infallible allocations: probe that the
+    // file's size (plus room for the header) can be allocated, so that a model too large to
+    // write is an error, not an abort (each tensor's little-endian copy comes on top only on
+    // big-endian hosts).
+    let size = views
+        .iter()
+        .map(|(_, v)| v.data_len())
+        .chain(metadata.iter().map(|(k, v)| k.len() + v.len()))
+        .try_fold(1usize << 16, usize::checked_add);
+    let fits = size.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
+    if !fits {
+        return Err(ModelFileError::Format(format!(
+            "cannot allocate the {} bytes of the file",
+            size.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+        )));
+    }
     let mut bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
     let header_len = bytes

@@ -21,6 +21,15 @@ pub fn run(a: &SampleArgs) -> rbm::Result<()> {
     let config: Option<Value> = file.config().and_then(|c| serde_json::from_str(c).ok());
     let (height, width) = square_shape(model.n_visible())?;
     let chains = a.chains as usize;
+    if let Some(&last) = a.steps.iter().max()
+        && last > crate::train::MAX_SAMPLE_STEPS
+    {
+        return Err(Error::config(
+            "--steps",
+            format!("at most {} Gibbs steps", crate::train::MAX_SAMPLE_STEPS),
+            last,
+        ));
+    }
     let density = a
         .density
         .unwrap_or_else(|| default_density(is_fashion(&config)));
