@@ -67,28 +67,32 @@ impl Rbm {
     /// biases: the reference notebook's initialization.
     ///
     /// # Errors
-    /// [`Error::Config`] if a layer is empty or `V · H` overflows.
+    /// [`Error::Config`] if a layer is empty, `V · H` overflows, or the weights (and their
+    /// transpose, which every model carries) cannot be allocated.
     pub fn new(n_visible: usize, n_hidden: usize, seed: u64) -> Result<Self> {
         let mut rbm = Self::zeros(n_visible, n_hidden)?;
         let key = StreamKey::new(seed).derive(crate::rng::tags::INIT);
         crate::rng::fill_normal(key, INIT_WEIGHT_STD, rbm.weights_mut());
+        rbm.wt = try_transpose(&rbm.w, n_visible, n_hidden)?;
         Ok(rbm)
     }
 
     /// A model with all parameters zero.
     ///
     /// # Errors
-    /// [`Error::Config`] if a layer is empty or `V · H` overflows.
+    /// [`Error::Config`] if a layer is empty, `V · H` overflows, or the weights (and their
+    /// transpose, which every model carries) cannot be allocated.
     pub fn zeros(n_visible: usize, n_hidden: usize) -> Result<Self> {
         let n = check_sizes(n_visible, n_hidden)?;
         let w = AlignedVec::try_zeros(n).map_err(|_| too_large(n_visible, n_hidden))?;
+        let wt = try_transpose(&w, n_visible, n_hidden)?;
         Ok(Rbm {
             n_visible,
             n_hidden,
             w,
-            v_bias: vec![0.0; n_visible],
-            h_bias: vec![0.0; n_hidden],
-            wt: OnceLock::new(),
+            v_bias: try_zeros_vec(n_visible, n_hidden, n_visible)?,
+            h_bias: try_zeros_vec(n_visible, n_hidden, n_hidden)?,
+            wt,
             generation: next_generation(),
         })
     }
@@ -113,13 +117,17 @@ impl Rbm {
                 format!("{}, {}, {}", w.len(), v_bias.len(), h_bias.len()),
             ));
         }
+        let mut aligned = AlignedVec::try_zeros(n).map_err(|_| too_large(n_visible, n_hidden))?;
+        aligned.copy_from_slice(&w);
+        drop(w);
+        let wt = try_transpose(&aligned, n_visible, n_hidden)?;
         let rbm = Rbm {
             n_visible,
             n_hidden,
-            w: AlignedVec::from_slice(&w),
+            w: aligned,
             v_bias,
             h_bias,
-            wt: OnceLock::new(),
+            wt,
             generation: next_generation(),
         };
         if let Some(what) = rbm.first_non_finite() {
@@ -455,6 +463,31 @@ fn check_sizes(n_visible: usize, n_hidden: usize) -> Result<usize> {
 }
 
 /// The error of a model whose weights do not fit in memory.
+/// `Wᵀ` of a new model, allocated fallibly: every model is born with its transpose, so that
+/// a model too large for memory is an error where it is made, not an abort at its first use
+/// (the transpose is rebuilt, infallibly, only after a change of `W` through `&mut`, when
+/// the old one has just been freed).
+fn try_transpose(w: &[f32], n_visible: usize, n_hidden: usize) -> Result<OnceLock<AlignedVec>> {
+    let ld = gather_stride(n_hidden);
+    let mut wt = n_visible
+        .checked_mul(ld)
+        .and_then(|len| AlignedVec::try_zeros(len).ok())
+        .ok_or_else(|| too_large(n_visible, n_hidden))?;
+    binary::transpose(w, n_visible, n_hidden, n_visible, &mut wt, ld);
+    let cell = OnceLock::new();
+    let _ = cell.set(wt);
+    Ok(cell)
+}
+
+/// `len` zeros, allocated fallibly (an error naming the layer sizes).
+fn try_zeros_vec(n_visible: usize, n_hidden: usize, len: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| too_large(n_visible, n_hidden))?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
+
 fn too_large(n_visible: usize, n_hidden: usize) -> Error {
     Error::config(
         "layer sizes",

@@ -16,12 +16,18 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// it (never an existing file), synced to disk, then renamed over `path`, and the folder
 /// synced so that the rename itself is durable. A reader — or a process killed at any
 /// moment, or a crash — sees the old file or the new one, never a part; on error the
-/// temporary file is removed and `path` is untouched. (A symbolic link at `path` is replaced
-/// by the file, not followed; the new file gets the default permissions.)
+/// temporary file is removed and `path` is untouched. The new file gets the default
+/// permissions.
+///
+/// Only regular files are written: a `path` that exists and is not a regular file — a
+/// folder, a FIFO, a device node, a socket, or a symbolic link (to anything) — is refused
+/// rather than replaced by the rename. (A link is refused, not followed: following it would
+/// write the file in the link target's folder, and replacing it would silently cut the link.)
 ///
 /// # Errors
-/// [`Error::Io`] naming the temporary file if it cannot be created, written or synced, or
-/// naming `path` if the rename fails or `path` names no file.
+/// [`Error::Io`] naming `path` — the file asked for, never the temporary name — if `path`
+/// names no file or something other than a regular file, if its folder is missing or not
+/// writable, or if the temporary file cannot be created, written, synced or renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let Some(name) = path.file_name() else {
         return Err(Error::io(
@@ -29,12 +35,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
         ));
     };
+    check_target(path)?;
     let dir = folder_of(path);
-    let (temp, mut file) = create_temp(dir, name)?;
+    let (temp, mut file) = create_temp(dir, name).map_err(|e| Error::io(path, e))?;
     let written = file
         .write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&temp, e));
+        .map_err(|e| Error::io(path, e));
     drop(file);
     let renamed = written.and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
     if renamed.is_err() {
@@ -44,6 +51,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     renamed?;
     sync_dir(dir);
     Ok(())
+}
+
+/// Refuses a `path` that exists and is not a regular file (see [`write_atomic`]).
+fn check_target(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            let kind = meta.file_type();
+            if kind.is_file() {
+                return Ok(());
+            }
+            let what = if kind.is_symlink() {
+                "a symbolic link"
+            } else if kind.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file (a FIFO, device or socket)"
+            };
+            Err(Error::io(
+                path,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("exists and is {what}; only regular files are replaced"),
+                ),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 /// Whether `name` is one of the temporary names [`write_atomic`] uses for the file `target`
@@ -64,7 +99,7 @@ fn folder_of(path: &Path) -> &Path {
 }
 
 /// Creates `.<name>.tmp-<pid>-<n>` in `dir`, never reusing an existing file.
-fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File)> {
+fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(PathBuf, File)> {
     let mut attempts = 0;
     loop {
         let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -77,7 +112,7 @@ fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File)> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
                 attempts += 1;
             }
-            Err(e) => return Err(Error::io(temp, e)),
+            Err(e) => return Err(e),
         }
     }
 }

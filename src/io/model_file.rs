@@ -91,6 +91,14 @@ const N_LEN: usize = 8;
 /// safetensors' limit on the header size (`MAX_HEADER_SIZE` in its `tensor.rs`).
 const MAX_HEADER_SIZE: usize = 100_000_000;
 
+/// The largest safetensors header (the JSON after the 8-byte length) that a model file or a
+/// checkpoint may have: 1 MiB. What this crate writes is a few KB (the tensor entries, the
+/// configuration and a checkpoint's run record, whose `--eval-every` estimates add about
+/// 150 bytes an epoch); safetensors itself accepts 100 MB. Checked against the length prefix
+/// before the header is read, and the file's size against what the header describes before
+/// the tensors are read, so a bogus file of any size costs at most this much memory.
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+
 /// A model read from a model file, with the file's metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFile {
@@ -174,6 +182,23 @@ pub(crate) fn serialize_sorted<'a>(
     views: impl IntoIterator<Item = (&'a str, LeF32<'a>)>,
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, ModelFileError> {
+    let views: Vec<(&str, LeF32<'a>)> = views.into_iter().collect();
+    // safetensors builds the file in memory with infallible allocations: probe that the
+    // file's size (plus room for the header) can be allocated, so that a model too large to
+    // write is an error, not an abort (each tensor's little-endian copy comes on top only on
+    // big-endian hosts).
+    let size = views
+        .iter()
+        .map(|(_, v)| v.data_len())
+        .chain(metadata.iter().map(|(k, v)| k.len() + v.len()))
+        .try_fold(1usize << 16, usize::checked_add);
+    let fits = size.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
+    if !fits {
+        return Err(ModelFileError::Format(format!(
+            "cannot allocate the {} bytes of the file",
+            size.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+        )));
+    }
     let mut bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
     let header_len = bytes
@@ -231,13 +256,78 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
             kind: ModelFileError::IsDirectory,
         });
     }
+    let len = meta.len();
+    let format = |message: String| Error::ModelFile {
+        path: path.to_path_buf(),
+        kind: ModelFileError::Format(message),
+    };
     let mut bytes = Vec::new();
-    if let Ok(len) = usize::try_from(meta.len()) {
-        // A hint only: a failed reservation just means `read_to_end` grows the buffer.
-        let _ = bytes.try_reserve_exact(len);
+    if len >= N_LEN as u64 {
+        // The length prefix and the header first, checked against the cap and the file's
+        // size; the tensors only if the header describes exactly the bytes that follow it.
+        let mut prefix = [0u8; N_LEN];
+        file.read_exact(&mut prefix).map_err(io_err)?;
+        let header_len = u64::from_le_bytes(prefix);
+        let in_file = |kind| Error::ModelFile {
+            path: path.to_path_buf(),
+            kind,
+        };
+        check_header_len(header_len, len).map_err(in_file)?;
+        // At most `MAX_HEADER_BYTES` (checked above).
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header).map_err(io_err)?;
+        bytes.extend_from_slice(&prefix);
+        bytes.extend_from_slice(&header);
+        let Some(end) = check_described(header_len, &header, len).map_err(in_file)? else {
+            // Not a header: the parser reports why from these bytes alone.
+            return Ok(bytes);
+        };
+        let body = usize::try_from(end).map_err(|_| format(format!("{end} bytes of tensors")))?;
+        bytes
+            .try_reserve_exact(body)
+            .map_err(|_| format(format!("cannot allocate {body} bytes for the tensors")))?;
     }
     file.read_to_end(&mut bytes).map_err(io_err)?;
     Ok(bytes)
+}
+
+/// [`ModelFileError::Format`] for a header longer than [`MAX_HEADER_BYTES`] or than the
+/// `file_len - 8` bytes after the length prefix.
+fn check_header_len(header_len: u64, file_len: u64) -> Result<(), ModelFileError> {
+    if header_len > MAX_HEADER_BYTES {
+        return Err(ModelFileError::Format(format!(
+            "the header declares {header_len} bytes, over the limit of {MAX_HEADER_BYTES}"
+        )));
+    }
+    if header_len > file_len.saturating_sub(N_LEN as u64) {
+        return Err(ModelFileError::Format(format!(
+            "the header declares {header_len} bytes, past the end of the {file_len}-byte file"
+        )));
+    }
+    Ok(())
+}
+
+/// The bytes of tensors that `header` describes (the largest end offset), checked to be
+/// exactly what a file of `file_len` bytes holds after it; `None` when `header` is not a
+/// JSON map (left to safetensors to report).
+fn check_described(
+    header_len: u64,
+    header: &[u8],
+    file_len: u64,
+) -> Result<Option<u64>, ModelFileError> {
+    let Ok(MaxEnd(end)) = serde_json::from_slice::<MaxEnd>(header) else {
+        return Ok(None);
+    };
+    let described = (N_LEN as u64)
+        .checked_add(header_len)
+        .and_then(|n| n.checked_add(end));
+    if described != Some(file_len) {
+        return Err(ModelFileError::Format(format!(
+            "the file has {file_len} bytes, its header describes {}",
+            described.map_or_else(|| "more than 2^64".to_string(), |d| d.to_string())
+        )));
+    }
+    Ok(Some(end))
 }
 
 /// Parses the bytes of a model file (see the [module docs](self) for the format).
@@ -367,6 +457,15 @@ pub(crate) fn check_finite(
 
 /// The safetensors header of `bytes` and the data after it, refusing offsets past the end.
 pub(crate) fn read_header(bytes: &[u8]) -> Result<(Metadata, &[u8]), ModelFileError> {
+    if let Some(prefix) = bytes.first_chunk::<N_LEN>() {
+        // The same checks, in the same order, as `read_file` makes before reading the body.
+        let header_len = u64::from_le_bytes(*prefix);
+        let len = bytes.len() as u64;
+        check_header_len(header_len, len)?;
+        if let Some(header) = bytes.get(N_LEN..N_LEN + header_len as usize) {
+            check_described(header_len, header, len)?;
+        }
+    }
     guard_offsets(bytes)?;
     let (header_len, header) =
         SafeTensors::read_metadata(bytes).map_err(|e| ModelFileError::Format(e.to_string()))?;

@@ -30,6 +30,49 @@ pub struct Schedule {
     pub drop_last: bool,
 }
 
+impl Schedule {
+    /// The batches each epoch of this schedule trains on, for `n_rows` rows in batches of
+    /// `batch_size`: what [`train_dataset_from`] checks before its first step, available
+    /// before anything is allocated or written (so that a program can refuse a run whose
+    /// schedule cannot work before it creates its output).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `batch_size` is 0, the schedule has no epoch or no batch (a
+    /// batch larger than the data, with `drop_last`), or asks for more batches per epoch
+    /// than the data have.
+    pub fn batches_per_epoch_for(&self, n_rows: usize, batch_size: usize) -> Result<usize> {
+        if batch_size == 0 {
+            return Err(Error::config("batch_size", "at least 1", 0));
+        }
+        let available = if self.drop_last {
+            n_rows / batch_size
+        } else {
+            n_rows.div_ceil(batch_size)
+        };
+        let n = self.batches_per_epoch.unwrap_or(available);
+        if self.epochs == 0 || n == 0 {
+            let found = if available == 0 {
+                format!("batches of {batch_size} rows from {n_rows} rows")
+            } else {
+                format!("{} epochs of {n} batches", self.epochs)
+            };
+            return Err(Error::config(
+                "schedule",
+                "at least 1 epoch of 1 batch",
+                found,
+            ));
+        }
+        if n > available {
+            return Err(Error::config(
+                "batches per epoch",
+                format!("at most the {available} batches of {batch_size} rows the data have"),
+                n,
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Records without `drop_last` dropped the last partial batch.
 fn drop_last_default() -> bool {
     true
@@ -217,25 +260,5 @@ pub fn train_dataset_from(
 }
 
 fn batches_per_epoch(batches: &Batches, schedule: &Schedule) -> Result<usize> {
-    let available = batches.num_batches();
-    let n = schedule.batches_per_epoch.unwrap_or(available);
-    if schedule.epochs == 0 || n == 0 {
-        let found = format!("{} epochs of {n} batches", schedule.epochs);
-        return Err(Error::config(
-            "schedule",
-            "at least 1 epoch of 1 batch",
-            found,
-        ));
-    }
-    if n > available {
-        return Err(Error::config(
-            "batches per epoch",
-            format!(
-                "at most the {available} batches of {} rows the data have",
-                batches.batch_size()
-            ),
-            n,
-        ));
-    }
-    Ok(n)
+    schedule.batches_per_epoch_for(batches.n_rows(), batches.batch_size())
 }

@@ -255,6 +255,16 @@ pub struct TrainArgs {
     /// samples.png, filters.png, run.json (and checkpoint.safetensors).
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
+    /// Replace the run that --out holds (its model, checkpoint, metrics, figures and
+    /// run.json are removed before training starts). Without it, a folder holding a run is
+    /// refused.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// With --resume: the files --data (or the recorded folder) names hold the run's data,
+    /// though they are not byte for byte the files the run started on (recompressed, say).
+    /// Without it, a resume whose data differ from the run's (name, size, SHA-256) is refused.
+    #[arg(long, requires = "resume")]
+    pub data_moved: bool,
     /// Every N batches, save the model, the optimizer's momentum, the PCD chains, the position
     /// of the random streams and of the run to OUT/checkpoint.safetensors (atomically: a run
     /// killed at any moment keeps the previous checkpoint).

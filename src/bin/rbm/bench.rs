@@ -15,6 +15,22 @@ use crate::args::{BenchSampleArgs, BenchTrainArgs};
 use crate::output::print_json;
 
 /// Runs `f` for `warmup`, then until `seconds` have passed; returns (calls, elapsed).
+/// The longest measurement `--seconds` may ask for: an hour.
+const MAX_SECONDS: f64 = 3600.0;
+
+/// `--seconds`: finite, positive, at most [`MAX_SECONDS`].
+fn check_seconds(seconds: f64) -> rbm::Result<()> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_SECONDS {
+        Ok(())
+    } else {
+        Err(rbm::Error::config(
+            "--seconds",
+            format!("a number of seconds in (0, {MAX_SECONDS}]"),
+            seconds,
+        ))
+    }
+}
+
 fn measure(
     seconds: f64,
     warmup: f64,
@@ -66,6 +82,7 @@ fn rows(dir: Option<&PathBuf>, rows: usize) -> rbm::Result<(Vec<f32>, String)> {
 }
 
 pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
+    check_seconds(a.seconds)?;
     let (k, batch) = (a.k as usize, a.batch as usize);
     let (data, source) = rows(a.data.as_ref(), batch * 64)?;
     let mut model = match &a.model {
@@ -113,6 +130,7 @@ pub fn train(a: &BenchTrainArgs) -> rbm::Result<()> {
 }
 
 pub fn sample(a: &BenchSampleArgs) -> rbm::Result<()> {
+    check_seconds(a.seconds)?;
     let chains = a.chains as usize;
     // The same set-up as the PyTorch baseline: W ~ N(0, 0.05²), zero biases, chains started
     // from Bernoulli(0.2) noise, 10 steps of warm-up; or a given model from the same noise.
@@ -174,7 +192,7 @@ fn report(
         }
         print_json(&v);
     } else {
-        println!(
+        outln!(
             "{what}: {per_s:.0} {} ({gflops:.1} dense-equivalent GFLOP/s), {isa}, {threads} threads, data: {source}",
             unit.replace('_', " ")
         );

@@ -43,6 +43,25 @@ pub fn write_noise_samples(
     write_png(path, &snapshot_grid(&snaps, steps, height, width)?)
 }
 
+/// Checks, before a run trains, that its samples figure can be drawn for images of `shape`
+/// (the noise patches must fit in an image): the same starting states, for one chain of
+/// each patch.
+///
+/// # Errors
+/// Those of [`noise_starts`] ([`Error::Shape`] for an image smaller than a patch).
+pub fn check_run_figures((height, width): (usize, usize), density: f32) -> rbm::Result<()> {
+    let (start_key, _) = sample_keys(0);
+    noise_starts(
+        height,
+        width,
+        2,
+        WIDE_PATCH,
+        dense_patch(density),
+        start_key,
+    )
+    .map(drop)
+}
+
 /// The density of the notebook's 18 × 18 noise patch: 0.4 for Fashion-MNIST, 0.3 otherwise.
 pub fn default_density(fashion: bool) -> f32 {
     if fashion { 0.4 } else { 0.3 }

@@ -11,7 +11,7 @@ use rbm::{Rbm, atomic::write_atomic};
 use serde_json::json;
 
 use crate::args::GatesArgs;
-use crate::output::{Progress, print_json};
+use crate::output::{Progress, print_json, put_path};
 
 pub fn run(a: &GatesArgs) -> rbm::Result<()> {
     let cfg = GateConfig {
@@ -25,9 +25,16 @@ pub fn run(a: &GatesArgs) -> rbm::Result<()> {
         seed: a.seed,
     };
     if !a.json {
-        println!(
+        outln!(
             "{} gate, {}–{} RBM, CD-{}, lr {}, {} epochs of {} batches of {}",
-            cfg.function, 3, cfg.hidden, cfg.k, cfg.lr, cfg.epochs, cfg.batches, cfg.batch
+            cfg.function,
+            3,
+            cfg.hidden,
+            cfg.k,
+            cfg.lr,
+            cfg.epochs,
+            cfg.batches,
+            cfg.batch
         );
     }
     let bar = Progress::new(cfg.epochs as u64, "epochs");
@@ -52,26 +59,30 @@ pub fn run(a: &GatesArgs) -> rbm::Result<()> {
         write_outputs(out, &model, &cfg, a.trace_chains as usize)?;
     }
     if a.json {
-        print_json(&json!({
+        let mut last = json!({
             "final": true, "function": cfg.function.name(), "k": cfg.k, "success": success,
             "clamped_accuracy": clamped, "W": model.weights(), "v_bias": model.v_bias(), "h_bias": model.h_bias(),
             "cosines": cosines.matrix, "singular_values": cosines.singular_values,
-            "variances": cosines.variances, "out": a.out,
-        }));
-    } else {
-        println!("W (hidden × visible [x, y, f]):");
-        for row in model.weights().chunks(3) {
-            println!("  {:>9.4} {:>9.4} {:>9.4}", row[0], row[1], row[2]);
+            "variances": cosines.variances, "out": null,
+        });
+        if let Some(out) = &a.out {
+            put_path(&mut last, "out", out);
         }
-        println!("v_bias: {:?}", model.v_bias());
-        println!("h_bias: {:?}", model.h_bias());
-        println!(
+        print_json(&last);
+    } else {
+        outln!("W (hidden × visible [x, y, f]):");
+        for row in model.weights().chunks(3) {
+            outln!("  {:>9.4} {:>9.4} {:>9.4}", row[0], row[1], row[2]);
+        }
+        outln!("v_bias: {:?}", model.v_bias());
+        outln!("h_bias: {:?}", model.h_bias());
+        outln!(
             "final success {success:.4}; clamped accuracy (x, y clamped, {} steps) {clamped:.4}",
             cfg.k
         );
         print_cosines(&cosines);
         if let Some(out) = &a.out {
-            println!(
+            outln!(
                 "wrote {} (model.safetensors, stability.svg, correction.svg)",
                 out.display()
             );
@@ -81,7 +92,7 @@ pub fn run(a: &GatesArgs) -> rbm::Result<()> {
 }
 
 fn print_cosines(c: &Cosines) {
-    println!(
+    outln!(
         "|cos| of the right singular vectors of W (rows, by singular value) and the principal components of the truth table (columns, by variance {}):",
         c.variances
             .iter()
@@ -91,7 +102,7 @@ fn print_cosines(c: &Cosines) {
     );
     for (sv, row) in c.singular_values.iter().zip(&c.matrix) {
         let cells: Vec<String> = row.iter().map(|x| format!("{x:>7.4}")).collect();
-        println!("  σ = {sv:>8.4}  {}", cells.join(" "));
+        outln!("  σ = {sv:>8.4}  {}", cells.join(" "));
     }
 }
 

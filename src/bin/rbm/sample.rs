@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::args::{InitArg, SampleArgs};
 use crate::figures::{default_density, sample_keys, square_shape};
-use crate::output::print_json;
+use crate::output::{print_json, put_path};
 
 pub fn run(a: &SampleArgs) -> rbm::Result<()> {
     let file = rbm::load_model(&a.model)?;
@@ -21,6 +21,15 @@ pub fn run(a: &SampleArgs) -> rbm::Result<()> {
     let config: Option<Value> = file.config().and_then(|c| serde_json::from_str(c).ok());
     let (height, width) = square_shape(model.n_visible())?;
     let chains = a.chains as usize;
+    if let Some(&last) = a.steps.iter().max()
+        && last > crate::train::MAX_SAMPLE_STEPS
+    {
+        return Err(Error::config(
+            "--steps",
+            format!("at most {} Gibbs steps", crate::train::MAX_SAMPLE_STEPS),
+            last,
+        ));
+    }
     let density = a
         .density
         .unwrap_or_else(|| default_density(is_fashion(&config)));
@@ -52,13 +61,15 @@ pub fn run(a: &SampleArgs) -> rbm::Result<()> {
     let snaps = snapshots(model, &start, &a.steps, mask.as_deref(), chain_key)?;
     write_png(&a.out, &snapshot_grid(&snaps, &a.steps, height, width)?)?;
     if a.json {
-        print_json(&json!({
-            "out": a.out, "chains": chains, "steps": a.steps,
+        let mut v = json!({
+            "chains": chains, "steps": a.steps,
             "init": format!("{:?}", a.init).to_lowercase(),
             "clamp": a.clamp.map(|c| format!("{c:?}").to_lowercase()), "seed": a.seed,
-        }));
+        });
+        put_path(&mut v, "out", &a.out);
+        print_json(&v);
     } else {
-        println!(
+        outln!(
             "wrote {} ({chains} chains, rows after {:?} steps)",
             a.out.display(),
             a.steps
@@ -82,12 +93,14 @@ fn data_starts(a: &SampleArgs, config: &Option<Value>, n_visible: usize) -> rbm:
         (None, Some(name)) => data::find_dataset(name.folder())?,
         (None, None) => config
             .as_ref()
+            // A path that is not UTF-8 was written lossily: it names no folder.
+            .filter(|c| c["data_lossy"] != true)
             .and_then(|c| c["data"].as_str())
             .map(PathBuf::from)
             .ok_or_else(|| {
                 Error::config(
                     "--init data",
-                    "--data DIR or --dataset NAME (the model file names no data)",
+                    "--data DIR or --dataset NAME (the model file names no data, or not as UTF-8)",
                     "neither",
                 )
             })?,

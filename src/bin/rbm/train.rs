@@ -1,7 +1,6 @@
 //! `rbm train`: CD-k / PCD-k on an IDX dataset, writing a run folder.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,9 +18,12 @@ use rbm_kernels::Isa;
 use serde_json::json;
 
 use crate::args::{BinarizeArg, Preset, TrainArgs};
-use crate::figures::{RUN_FIGURES, RunFigures, default_density, write_run_figures};
+use crate::figures::{
+    RUN_FIGURES, RunFigures, check_run_figures, default_density, write_run_figures,
+};
 use crate::memory::{mib, peak_rss_bytes};
-use crate::output::{Progress, print_json};
+use crate::output::{Progress, print_json, put_path};
+use crate::run_dir::{CHECKPOINT, FileFingerprint, MODEL, RunFolder, absolute, fingerprint};
 
 /// Everything a run is made of: what the preset gives, overridden by the flags.
 #[derive(Debug, serde::Serialize)]
@@ -240,7 +242,12 @@ pub fn open_training_set(dir: &Path) -> rbm::Result<Dataset> {
 /// with the same settings: kept in the checkpoint's `run` document.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct RunRecord {
+    /// The data folder (any bytes: see [`crate::paths::serde_path`]).
+    #[serde(with = "crate::paths::serde_path")]
     data: PathBuf,
+    /// Name, size and SHA-256 of the training files (absent in records written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_fingerprint: Option<Vec<FileFingerprint>>,
     dataset: String,
     preset: Option<Preset>,
     marginal_bias: bool,
@@ -253,8 +260,11 @@ struct RunRecord {
 
 /// A run ready to train: new, or continued from a checkpoint.
 struct Setup {
-    out: PathBuf,
+    /// The run folder, locked for the whole run.
+    folder: RunFolder,
     ds: Dataset,
+    /// `--eval-every`'s estimates, set up (test rows read) before the folder is claimed.
+    monitor: Option<Monitor>,
     model: Rbm,
     plan: Plan,
     record: RunRecord,
@@ -262,9 +272,6 @@ struct Setup {
     position: RunPosition,
     resumed_at: Option<u64>,
 }
-
-/// The name of the checkpoint file in a run folder.
-const CHECKPOINT: &str = "checkpoint.safetensors";
 
 pub fn run(a: &TrainArgs) -> rbm::Result<()> {
     let wall = Instant::now();
@@ -283,30 +290,45 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
         ..plan.train.clone()
     }
     .validate()?;
-    if let Some(steps) = &a.sample_steps
-        && (steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]))
-    {
-        return Err(Error::config(
-            "--sample-steps",
-            "an ascending list",
-            format!("{steps:?}"),
-        ));
+    if let Some(steps) = &a.sample_steps {
+        check_sample_steps(steps)?;
     }
     let out = a
         .out
         .clone()
         .ok_or_else(|| Error::config("output", "--out DIR or --resume RUNDIR", "neither"))?;
-    let dir = data_dir(a)?;
+    if let Ok(meta) = std::fs::metadata(&out)
+        && !meta.is_dir()
+    {
+        return Err(Error::io(
+            &out,
+            std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "exists and is not a folder (--out names the run folder)",
+            ),
+        ));
+    }
+    let dir = absolute(&data_dir(a)?)?;
     let ds = open_training_set(&dir)?;
     schedule_steps(&mut plan, a, ds.len());
     plan.train.validate()?;
+    // Everything that can refuse the run is checked before its folder is made.
+    plan.schedule
+        .batches_per_epoch_for(ds.len(), plan.train.batch_size)?;
+    let fashion = is_fashion(&dataset_name(a, &dir), a.preset);
+    check_run_figures(ds.image_shape(), default_density(fashion))?;
+    let monitor = match a.eval_every {
+        Some(every) => Some(Monitor::new(&dir, &ds, every as usize, plan.train.seed)?),
+        None => None,
+    };
     let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
     if plan.marginal_bias {
         model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
     }
-    fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let trainer = Trainer::new(&model, plan.train.clone())?;
     let record = RunRecord {
         dataset: dataset_name(a, &dir),
+        data_fingerprint: Some(fingerprint(&ds)?),
         data: dir,
         preset: a.preset,
         marginal_bias: plan.marginal_bias,
@@ -315,10 +337,11 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
         checkpoint_every: a.checkpoint_every,
         ais_points: Vec::new(),
     };
-    let trainer = Trainer::new(&model, plan.train.clone())?;
+    let folder = RunFolder::claim_new(&out, a.force)?;
     Ok(Setup {
-        out,
+        folder,
         ds,
+        monitor,
         model,
         plan,
         record,
@@ -328,9 +351,39 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     })
 }
 
+/// The longest Gibbs chain a run's samples figure (`--sample-steps`) may ask for.
+pub const MAX_SAMPLE_STEPS: usize = 1_000_000;
+
+/// `--sample-steps`: ascending, at most [`MAX_SAMPLE_STEPS`].
+fn check_sample_steps(steps: &[usize]) -> rbm::Result<()> {
+    if steps.is_empty() || steps.windows(2).any(|w| w[0] > w[1]) {
+        return Err(Error::config(
+            "--sample-steps",
+            "an ascending list",
+            format!("{steps:?}"),
+        ));
+    }
+    if let Some(&last) = steps.last()
+        && last > MAX_SAMPLE_STEPS
+    {
+        return Err(Error::config(
+            "--sample-steps",
+            format!("at most {MAX_SAMPLE_STEPS} steps"),
+            last,
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a run on `name` (or with `preset`) draws Fashion-MNIST's noise density.
+fn is_fashion(name: &str, preset: Option<Preset>) -> bool {
+    name.contains("fashion") || matches!(preset, Some(Preset::SeedFashion | Preset::BestFashion))
+}
+
 /// The run in `run_dir`, from its checkpoint, with the data found where it was (or where
 /// `--data`/`--dataset` say it is now).
 fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
+    let folder = RunFolder::claim_existing(run_dir)?;
     let path = run_dir.join(CHECKPOINT);
     let checkpoint = load_checkpoint(&path)?;
     let bad_record = |e: String| Error::ModelFile {
@@ -343,14 +396,32 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
         .ok_or_else(|| bad_record("missing".into()))?;
     let mut record: RunRecord =
         serde_json::from_str(text).map_err(|e| bad_record(e.to_string()))?;
+    if let Some(steps) = &record.sample_steps {
+        check_sample_steps(steps).map_err(|e| bad_record(e.to_string()))?;
+    }
     if a.data.is_some() || a.dataset.is_some() {
-        record.data = data_dir(a)?;
+        record.data = absolute(&data_dir(a)?)?;
     }
     if a.checkpoint_every.is_some() {
         record.checkpoint_every = a.checkpoint_every;
     }
-    remove_stale_temporaries(run_dir);
     let ds = open_training_set(&record.data)?;
+    let now = fingerprint(&ds)?;
+    if let Some(then) = &record.data_fingerprint
+        && *then != now
+        && !a.data_moved
+    {
+        return Err(Error::config(
+            "--resume",
+            format!(
+                "the data the run was started on ({}); --data DIR says where they are now, \
+                 --data-moved that these files hold them",
+                describe_fingerprint(then)
+            ),
+            format!("{}: {}", record.data.display(), describe_fingerprint(&now)),
+        ));
+    }
+    record.data_fingerprint = Some(now);
     if checkpoint.config.batch_size > ds.len() {
         return Err(Error::config(
             "checkpoint batch size",
@@ -358,6 +429,19 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
             checkpoint.config.batch_size,
         ));
     }
+    checkpoint
+        .schedule
+        .batches_per_epoch_for(ds.len(), checkpoint.config.batch_size)?;
+    let fashion = is_fashion(&record.dataset, record.preset);
+    check_run_figures(ds.image_shape(), default_density(fashion))?;
+    let monitor = match record.eval_every {
+        Some(every) => {
+            let mut m = Monitor::new(&record.data, &ds, every, checkpoint.config.seed)?;
+            m.points = record.ais_points.clone();
+            Some(m)
+        }
+        None => None,
+    };
     let trainer = checkpoint.trainer()?;
     let plan = Plan {
         hidden: checkpoint.model.n_hidden(),
@@ -366,8 +450,9 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
         marginal_bias: record.marginal_bias,
     };
     Ok(Setup {
-        out: run_dir.to_path_buf(),
+        folder,
         ds,
+        monitor,
         model: checkpoint.model,
         plan,
         record,
@@ -377,22 +462,27 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
     })
 }
 
-/// Removes the temporary files that a process killed while writing a checkpoint left behind.
-fn remove_stale_temporaries(run_dir: &Path) {
-    let Ok(entries) = fs::read_dir(run_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if rbm::atomic::is_temp_name(&entry.file_name(), CHECKPOINT.as_ref()) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+/// `name (N bytes, sha256 abcdef012345…)` for each file.
+fn describe_fingerprint(files: &[FileFingerprint]) -> String {
+    files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({} bytes, sha256 {})",
+                f.name,
+                f.bytes,
+                f.sha256.get(..12).unwrap_or(&f.sha256)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     let Setup {
-        out,
+        folder,
         ds,
+        monitor,
         mut model,
         plan,
         record,
@@ -400,16 +490,17 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         mut position,
         resumed_at,
     } = setup;
-    let config = json!({
-        "data": record.data, "dataset": record.dataset,
+    let mut config = json!({
+        "dataset": record.dataset,
         "preset": record.preset.map(|p| format!("{p:?}")), "plan": &plan,
     });
+    put_path(&mut config, "data", &record.data);
     if !a.json {
         let how = match resumed_at {
             Some(step) => format!("continuing at step {step} "),
             None => String::new(),
         };
-        println!(
+        outln!(
             "{how}training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
             model.n_visible(),
             model.n_hidden(),
@@ -426,14 +517,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
             plan.schedule.epochs
         );
     }
-    let mut monitor = match record.eval_every {
-        Some(every) => {
-            let mut m = Monitor::new(&record.data, &ds, every, plan.train.seed)?;
-            m.points = record.ais_points.clone();
-            Some(m)
-        }
-        None => None,
-    };
+    let out = folder.dir.clone();
     let per_epoch = plan
         .schedule
         .batches_per_epoch
@@ -453,7 +537,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         epochs: plan.schedule.epochs,
         batch_size: plan.train.batch_size,
         last_batch: Vec::new(),
-        monitor: monitor.take(),
+        monitor,
         checkpoints,
     };
     train_dataset_from(
@@ -469,7 +553,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     let train_seconds = wall.elapsed().as_secs_f64();
     // Before the figures, whose sampling and images are not training's memory.
     let train_peak_rss = peak_rss_bytes().map(mib);
-    let model_path = out.join("model.safetensors");
+    let model_path = out.join(MODEL);
     rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
     let points = observer.monitor.map(|m| m.points);
     rbm::atomic::write_atomic(
@@ -483,11 +567,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         .clone()
         .unwrap_or_else(|| snapshot_steps(plan.train.k));
     let name = &record.dataset;
-    let fashion = name.contains("fashion")
-        || matches!(
-            record.preset,
-            Some(Preset::SeedFashion | Preset::BestFashion)
-        );
+    let fashion = is_fashion(name, record.preset);
     let title = format!(
         "{name}{}: {}–{} RBM, CD-{}, loss per epoch",
         record
@@ -749,17 +829,19 @@ fn report_final(
     let last = history.last();
     let seconds: f64 = history.iter().map(|e| e.seconds).sum();
     if json {
-        print_json(&json!({
-            "final": true, "model": model_path, "loss": last.map(|e| e.loss),
+        let mut v = json!({
+            "final": true, "loss": last.map(|e| e.loss),
             "recon_error": last.map(|e| e.recon_error), "seconds": seconds,
             "figure_seconds": figure_seconds, "train_peak_rss_mib": train_peak_rss,
-        }));
+        });
+        put_path(&mut v, "model", model_path);
+        print_json(&v);
     } else {
         let dir = model_path.parent().unwrap_or(Path::new("."));
         let memory = train_peak_rss
             .map(|m| format!(", at most {m:.0} MiB resident"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "wrote {} ({seconds:.1} s of training{memory}) and the figures {} ({figure_seconds:.1} s)",
             model_path.display(),
             RUN_FIGURES
