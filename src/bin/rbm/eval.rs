@@ -3,7 +3,6 @@
 //! the library's [`Estimator`] around the model file, with the training split's pixel means as
 //! its base rate.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use rbm::data::{self, Binarize, Rows, Split};
@@ -90,7 +89,7 @@ impl Report {
 
     fn line(&self, text: String) {
         if !self.json {
-            println!("{text}");
+            crate::output::line(text);
         }
     }
 }
@@ -111,10 +110,10 @@ fn evaluate(
         json: a.json,
         fields: Map::new(),
     };
-    r.set("model", json!(PathBuf::from(&a.model)));
+    crate::output::insert_path(&mut r.fields, "model", &a.model);
     r.set("n_visible", json!(nv));
     r.set("n_hidden", json!(nh));
-    r.set("data", json!(dir));
+    crate::output::insert_path(&mut r.fields, "data", dir);
     r.set("split", json!(split_name));
     r.set("rows", json!(n));
     r.set("binarize", json!(binarize_name));
