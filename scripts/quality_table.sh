@@ -49,7 +49,7 @@ for m in "${ORDER[@]}"; do
   calibration="$OUT/$m-calibration/metrics.csv"
   if [ "${REUSE_CALIBRATION:-}" != 1 ] || [ ! -f "$calibration" ]; then
     # shellcheck disable=SC2086
-    "$RBM" --threads "$THREADS" train $COMMON $flags --epochs 1 --out "$OUT/$m-calibration" --json >/dev/null
+    "$RBM" --threads "$THREADS" train $COMMON $flags --epochs 1 --force --out "$OUT/$m-calibration" --json >/dev/null
   fi
   per_epoch=$(python3 -c "import csv,sys; print(sum(float(r['seconds']) for r in csv.DictReader(open(sys.argv[1]))))" "$calibration")
   echo "== $m: ${per_epoch}s per epoch ($calibration)" >&2
@@ -60,7 +60,7 @@ for m in "${ORDER[@]}"; do
     dir="$OUT/$m-${b}m"
     echo "== $m, $b min: $epochs epochs of ${per_epoch}s" >&2
     # shellcheck disable=SC2086
-    train=$("$RBM" --threads "$THREADS" train $COMMON $flags --epochs "$epochs" --out "$dir" --json | tail -n 1)
+    train=$("$RBM" --threads "$THREADS" train $COMMON $flags --epochs "$epochs" --force --out "$dir" --json | tail -n 1)
     eval=$("$RBM" --threads "$THREADS" eval --model "$dir/model.safetensors" --dataset mnist --reverse --json | tail -n 1)
     python3 - "$m" "$b" "$epochs" "$train" "$eval" "$COMMON $flags" >>"$OUT/results.jsonl" <<'EOF'
 import json, sys
