@@ -46,7 +46,7 @@ pub enum Error {
         /// The file concerned.
         path: PathBuf,
         /// What is wrong with it.
-        kind: crate::data::fasta::MsaError,
+        kind: MsaError,
     },
     /// A model file cannot be loaded, or a model cannot be saved to it.
     #[error("{}: {kind}", path.display())]
@@ -285,6 +285,63 @@ pub enum DatasetError {
     /// which could block or never end when read.
     #[error("is not a regular file (a FIFO, socket or device?)")]
     NotAFile,
+}
+
+/// What is wrong with an alignment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsaError {
+    /// The input holds no record.
+    #[error("no sequence record (a line starting with '>')")]
+    Empty,
+    /// Something other than whitespace comes before the first header.
+    #[error("line {line}: sequence data before the first '>' header")]
+    NoHeader {
+        /// The line (1-based).
+        line: usize,
+    },
+    /// A column holds a symbol that is not in the alphabet.
+    #[error(
+        "record {record} ({name}), column {column}: symbol {symbol:?} is not in the alphabet {alphabet}"
+    )]
+    UnknownSymbol {
+        /// The record (1-based).
+        record: usize,
+        /// Its name.
+        name: String,
+        /// The alignment column (1-based, insertions not counted).
+        column: usize,
+        /// The symbol, as text.
+        symbol: String,
+        /// The alphabet's symbols.
+        alphabet: String,
+    },
+    /// A record's number of columns differs from the first record's.
+    #[error("record {record} ({name}) has {found} columns, the first record {expected}")]
+    Length {
+        /// The record (1-based).
+        record: usize,
+        /// Its name.
+        name: String,
+        /// The columns of the first record.
+        expected: usize,
+        /// The columns of this one.
+        found: usize,
+    },
+    /// The records have no column at all.
+    #[error("the records have no alignment column")]
+    NoColumns,
+    /// The gzip stream is corrupt, or the file is longer than [`crate::data::fasta::MAX_INFLATED`].
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    /// A line is longer than [`crate::data::fasta::MAX_LINE`].
+    #[error("line {line} is longer than {max} bytes")]
+    LineTooLong {
+        /// The line (1-based).
+        line: usize,
+        /// [`crate::data::fasta::MAX_LINE`].
+        max: usize,
+    },
 }
 
 /// What is wrong with a model file.

@@ -119,7 +119,9 @@ pub mod train;
 
 pub use io::{atomic, checkpoint, model_file};
 
-pub use error::{ConfigError, DatasetError, Error, IdxError, ModelFileError, Result, ShapeError};
+pub use error::{
+    ConfigError, DatasetError, Error, IdxError, ModelFileError, MsaError, Result, ShapeError,
+};
 pub use estimator::{Config, Estimator, Likelihood, LogLikelihood, Method};
 pub use model::Rbm;
 pub use model_file::{ModelFile, load_model, save_model};

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use rbm_kernels::StreamKey;
 
+pub use crate::error::MsaError;
 use crate::error::{Error, Result};
 
 /// The most symbols an alphabet may have.
@@ -115,63 +116,6 @@ impl Alphabet {
         }
         t
     }
-}
-
-/// What is wrong with an alignment.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MsaError {
-    /// The input holds no record.
-    #[error("no sequence record (a line starting with '>')")]
-    Empty,
-    /// Something other than whitespace comes before the first header.
-    #[error("line {line}: sequence data before the first '>' header")]
-    NoHeader {
-        /// The line (1-based).
-        line: usize,
-    },
-    /// A column holds a symbol that is not in the alphabet.
-    #[error(
-        "record {record} ({name}), column {column}: symbol {symbol:?} is not in the alphabet {alphabet}"
-    )]
-    UnknownSymbol {
-        /// The record (1-based).
-        record: usize,
-        /// Its name.
-        name: String,
-        /// The alignment column (1-based, insertions not counted).
-        column: usize,
-        /// The symbol, as text.
-        symbol: String,
-        /// The alphabet's symbols.
-        alphabet: String,
-    },
-    /// A record's number of columns differs from the first record's.
-    #[error("record {record} ({name}) has {found} columns, the first record {expected}")]
-    Length {
-        /// The record (1-based).
-        record: usize,
-        /// Its name.
-        name: String,
-        /// The columns of the first record.
-        expected: usize,
-        /// The columns of this one.
-        found: usize,
-    },
-    /// The records have no column at all.
-    #[error("the records have no alignment column")]
-    NoColumns,
-    /// The gzip stream is corrupt, or the file is longer than [`MAX_INFLATED`].
-    #[error("cannot read the file: {0}")]
-    Read(String),
-    /// A line is longer than [`MAX_LINE`].
-    #[error("line {line} is longer than {max} bytes")]
-    LineTooLong {
-        /// The line (1-based).
-        line: usize,
-        /// [`MAX_LINE`].
-        max: usize,
-    },
 }
 
 /// An alignment: `len()` records of `columns()` symbols each, as codes of an [`Alphabet`]
