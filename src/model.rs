@@ -230,8 +230,8 @@ impl Rbm {
     /// Updates the parameters through `Wᵀ`: `f(Wᵀ, v_bias, h_bias)` changes them in place
     /// (`Wᵀ` is `V × H` row-major at row stride [`Rbm::wt_stride`]; `f` must leave the padding
     /// zero), then `W` is rewritten from `Wᵀ`, in parallel blocks of hidden units. Returns
-    /// whether every weight is finite afterwards (checked block by block while it is in
-    /// cache).
+    /// whether every weight is within the safe range `±`[`MAX_PARAMETER`] afterwards (checked
+    /// block by block while it is in cache).
     pub(crate) fn update_through_t(
         &mut self,
         f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]),
@@ -250,7 +250,7 @@ impl Rbm {
             .map(|(b, w_block)| {
                 let j0 = b * block;
                 binary::transpose(&wt[j0..], ld, nv, w_block.len() / nv, w_block, nv);
-                all_finite(w_block)
+                all_in_safe_range(w_block)
             })
             .reduce(|| true, |a, b| a && b)
     }
@@ -494,6 +494,20 @@ fn too_large(n_visible: usize, n_hidden: usize) -> Error {
         "a weight matrix that fits in memory",
         format!("{n_visible} × {n_hidden} weights"),
     )
+}
+
+/// The safe range of a trained model's parameters: training stops with [`Error::Diverged`]
+/// when a weight or bias leaves `[−MAX_PARAMETER, MAX_PARAMETER]`. No useful RBM comes near it
+/// (`σ(±100)` is already 0 or 1 in f32; trained MNIST models stay within ±20), while sums over
+/// thousands of units of values in it stay far from f32's overflow: a run past it has
+/// diverged, finite or not.
+pub const MAX_PARAMETER: f32 = 1e4;
+
+/// Whether every value of `x` is within `±MAX_PARAMETER` (NaN and infinities are not): for
+/// non-negative floats the order of the bits is the order of the values, so an integer
+/// maximum over the magnitudes' bits decides (and vectorizes).
+pub(crate) fn all_in_safe_range(x: &[f32]) -> bool {
+    x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) <= MAX_PARAMETER.to_bits()
 }
 
 /// Whether no value of `x` is NaN or infinite: those are the values whose exponent bits are

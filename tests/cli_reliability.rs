@@ -713,3 +713,36 @@ fn absurd_sizes_and_counts_are_one_line_errors() {
     assert_clean_failure(&out, "fits in memory");
     assert!(!big.exists());
 }
+
+// Class 9: no silent infinities. An absurd but finite learning rate stops training when a
+// parameter leaves the safe range (no model written); a model file whose values are finite
+// but absurd cannot be scored, and says so.
+#[test]
+fn parameters_beyond_the_safe_range_stop_training_and_evaluation() {
+    let tmp = TempDir::new("safe-range");
+    let data = tmp.path().join("data");
+    dataset(&data, 64, 16, 28, 0);
+    for lr in ["1e30", "1e6"] {
+        let out_dir = tmp.path().join(format!("run-{lr}"));
+        let out = output(&mut train_command(
+            data.as_os_str(),
+            out_dir.as_os_str(),
+            &["--lr", lr],
+        ));
+        assert_clean_failure(&out, "diverged");
+        assert!(!out_dir.join("model.safetensors").exists(), "lr {lr}");
+    }
+    // A model whose weights are finite but huge: its free energies overflow.
+    let model =
+        rbm::Rbm::from_parts(784, 4, vec![3e38; 784 * 4], vec![0.0; 784], vec![0.0; 4]).unwrap();
+    let path = tmp.path().join("huge.safetensors");
+    rbm::save_model(&path, &model, None).unwrap();
+    let out = output(
+        rbm_command(&["eval", "--ais-runs", "4", "--ais-betas", "100"])
+            .arg("--model")
+            .arg(&path)
+            .arg("--data")
+            .arg(&data),
+    );
+    assert_clean_failure(&out, "model parameters");
+}

@@ -453,8 +453,9 @@ impl Trainer {
     /// (`v0` empty, longer than a batch or not whole rows); [`Error::Value`] naming the first
     /// value of `v0` that is NaN or outside `[0, 1]` (nothing is changed then);
     /// [`Error::Config`] if a short batch's buffers cannot be allocated;
-    /// [`Error::Diverged`] if the loss, a weight or a bias became non-finite (the model is
-    /// then left with the non-finite values: keep a copy or a checkpoint to roll back to).
+    /// [`Error::Diverged`] if the loss became non-finite or a weight or bias left the safe
+    /// range `±`[`MAX_PARAMETER`](crate::model::MAX_PARAMETER) (the model is then left with
+    /// those values: keep a copy or a checkpoint to roll back to).
     pub fn step(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
         // On a worker of the current pool (inline if already on one): a step's dozen parallel
         // passes then fork from a thread that works through them, instead of each waking the
@@ -558,18 +559,20 @@ impl Trainer {
         model: &Rbm,
         loss: f64,
         recon_error: f64,
-        weights_finite: bool,
+        weights_in_range: bool,
     ) -> Result<StepStats> {
         self.steps += 1;
         self.step_in_epoch += 1;
+        let safe = crate::model::all_in_safe_range;
+        let range = crate::model::MAX_PARAMETER;
         let what = if !loss.is_finite() {
             Some(format!("the loss is {loss}"))
-        } else if !weights_finite {
-            Some("a weight is not finite".to_string())
-        } else if !crate::model::all_finite(model.v_bias()) {
-            Some("a visible bias is not finite".to_string())
-        } else if !crate::model::all_finite(model.h_bias()) {
-            Some("a hidden bias is not finite".to_string())
+        } else if !weights_in_range {
+            Some(format!("a weight is not finite or beyond ±{range:e}"))
+        } else if !safe(model.v_bias()) {
+            Some(format!("a visible bias is not finite or beyond ±{range:e}"))
+        } else if !safe(model.h_bias()) {
+            Some(format!("a hidden bias is not finite or beyond ±{range:e}"))
         } else {
             None
         };
