@@ -512,3 +512,31 @@ fn a_model_file_with_an_unreadable_estimator_record_is_refused() {
     rbm::save_model(&path, &model, Some(r#"{"k": 3, "lr": 0.01}"#)).unwrap();
     assert_eq!(Estimator::load(&path).unwrap().config().n_hidden, 4);
 }
+
+#[test]
+fn absurd_estimation_sizes_are_errors() {
+    let data = bars();
+    let rows = Rows::new(&data, 9).unwrap();
+    let est = Estimator::from_model(Rbm::new(9, 4, 1).unwrap(), Config::default());
+    for method in [
+        LogLikelihood::Ais {
+            runs: usize::MAX,
+            temperatures: 100,
+        },
+        LogLikelihood::Ais {
+            runs: 10,
+            temperatures: usize::MAX,
+        },
+        LogLikelihood::Raise {
+            runs_per_row: usize::MAX,
+            temperatures: 100,
+        },
+        LogLikelihood::Ais {
+            runs: 0,
+            temperatures: 100,
+        },
+    ] {
+        let err = est.log_likelihood(&rows, method).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{method:?}: {err}");
+    }
+}

@@ -20,6 +20,24 @@ use rbm_kernels::{softplus_diff_affine, softplus_diff_affine_sample};
 /// batched pass of this many rows (so the blocks, and the results, do not depend on threads).
 pub(crate) const CHAIN_BLOCK: usize = 4;
 
+/// The most inverse temperatures a schedule may have (10 million: 700 times the standard
+/// 14,500): a bound that keeps a mistyped count an error instead of an allocation abort or a
+/// run of centuries.
+pub const MAX_AIS_TEMPERATURES: usize = 10_000_000;
+
+/// The most annealing runs (AIS) or reverse runs in all (RAISE, rows × runs per row) one
+/// estimate may have: 2^20.
+pub const MAX_AIS_RUNS: usize = 1 << 20;
+
+/// [`Error::Config`] naming `field` unless `runs` is 1 to [`MAX_AIS_RUNS`].
+pub(crate) fn check_runs(field: &str, runs: usize) -> Result<()> {
+    if (1..=MAX_AIS_RUNS).contains(&runs) {
+        Ok(())
+    } else {
+        Err(Error::config(field, format!("1 to {MAX_AIS_RUNS}"), runs))
+    }
+}
+
 /// A schedule of inverse temperatures `0 = β_0 < β_1 < … < β_K = 1` (`K ≥ 1` steps, called
 /// "temperatures" as in the literature: the standard schedule has 14,500).
 #[derive(Clone, Debug, PartialEq)]
@@ -44,8 +62,9 @@ impl Schedule {
     /// # Errors
     /// [`Error::Config`] if `temperatures < 3`.
     pub fn standard_with(temperatures: usize) -> Result<Self> {
-        if temperatures < 3 {
-            return Err(Error::config("temperatures", "at least 3", temperatures));
+        if !(3..=MAX_AIS_TEMPERATURES).contains(&temperatures) {
+            let expected = format!("3 to {MAX_AIS_TEMPERATURES}");
+            return Err(Error::config("temperatures", expected, temperatures));
         }
         let share = |parts: usize| {
             ((temperatures as f64 * parts as f64 / 29.0).round() as usize).clamp(1, temperatures)
@@ -61,8 +80,9 @@ impl Schedule {
     /// # Errors
     /// [`Error::Config`] if `temperatures` is 0.
     pub fn linear(temperatures: usize) -> Result<Self> {
-        if temperatures == 0 {
-            return Err(Error::config("temperatures", "at least 1", 0));
+        if !(1..=MAX_AIS_TEMPERATURES).contains(&temperatures) {
+            let expected = format!("1 to {MAX_AIS_TEMPERATURES}");
+            return Err(Error::config("temperatures", expected, temperatures));
         }
         let n = temperatures as f64;
         let mut betas: Vec<f64> = (0..temperatures).map(|k| k as f64 / n).collect();
@@ -216,9 +236,7 @@ impl AisEstimate {
 /// model's `V` units.
 pub fn ais(model: &Rbm, base: &BaseRate, config: &AisConfig) -> Result<AisEstimate> {
     base.check(model)?;
-    if config.runs == 0 {
-        return Err(Error::config("runs", "at least 1", 0));
-    }
+    check_runs("runs", config.runs)?;
     let path = Path::new(model, base);
     let betas = config.schedule.betas_f32();
     let root = StreamKey::new(config.seed).derive(tags::AIS);
@@ -265,9 +283,7 @@ impl<'m> Annealer<'m> {
     /// As [`ais`].
     pub fn new(model: &'m Rbm, base: &'m BaseRate, runs: usize, seed: u64) -> Result<Self> {
         base.check(model)?;
-        if runs == 0 {
-            return Err(Error::config("runs", "at least 1", 0));
-        }
+        check_runs("runs", runs)?;
         let path = Path::new(model, base);
         let root = StreamKey::new(seed).derive(tags::AIS);
         let mut blocks: Vec<Chains> = (0..runs.div_ceil(CHAIN_BLOCK))

@@ -66,7 +66,9 @@ mod exact;
 mod pseudo;
 mod raise;
 
-pub use ais::{AisConfig, AisEstimate, Annealer, Schedule, ais};
+pub use ais::{
+    AisConfig, AisEstimate, Annealer, MAX_AIS_RUNS, MAX_AIS_TEMPERATURES, Schedule, ais,
+};
 pub use exact::{MAX_EXACT_UNITS, exact_log_z, exact_log_z_max};
 pub use pseudo::{PseudoLikelihood, pseudo_log_likelihood};
 pub use raise::{RaiseConfig, RaiseEstimate, raise};

@@ -78,9 +78,8 @@ pub fn raise(
         return Err(Error::config("runs_per_row", "at least 1", 0));
     }
     let nv = model.n_visible();
-    let total = n
-        .checked_mul(runs)
-        .ok_or_else(|| Error::config("runs_per_row", "fewer runs", runs))?;
+    let total = n.saturating_mul(runs);
+    super::ais::check_runs("rows × runs_per_row", total)?;
     let path = Path::new(model, base);
     let betas = config.schedule.betas_f32();
     let root = StreamKey::new(config.seed).derive(tags::RAISE);
