@@ -586,3 +586,40 @@ fn a_step_that_overflows_a_weight_is_caught_in_that_step() {
     .to_string();
     assert!(msg.contains("epoch 5 at batch 18"), "{msg}");
 }
+
+/// #17, class 10: a checkpoint is refused at `--resume` (parse, before any training) when the
+/// values it would continue from are absurd, with the field named.
+#[test]
+fn absurd_values_in_a_checkpoint_are_refused_with_the_field_named() {
+    use ModelFileError as E;
+    let (t, meta) = parts();
+    let changed = |name: &str, at: usize, value: f32| -> Vec<u8> {
+        let t: Vec<_> = t
+            .iter()
+            .map(|(n, shape, v)| {
+                let mut v = v.clone();
+                if *n == name {
+                    v[at] = value;
+                }
+                (*n, shape.clone(), v)
+            })
+            .collect();
+        raw(&t, &meta)
+    };
+    let refused = |bytes: &[u8], needle: &str| match parse_checkpoint(bytes) {
+        Err(E::Inconsistent(m)) => assert!(m.contains(needle), "{m} lacks {needle}"),
+        other => panic!("{needle}: {other:?}"),
+    };
+    refused(&changed("momentum.W", 3, 1e20), "momentum.W");
+    refused(&changed("momentum.h_bias", 0, -5e4), "momentum.h_bias");
+    refused(&changed("W", 7, 2e4), "model.W");
+    refused(&changed("chains", 4, 1.5), "chains: chain 0, unit 4");
+    refused(&changed("chains", 6, -1.0), "chains: chain 1, unit 1");
+    // A persistent run that has stepped keeps its chains: a checkpoint without them is refused.
+    let mut c = valid();
+    c.state.chains = None;
+    assert!(matches!(
+        serialize_checkpoint(&c),
+        Err(E::Inconsistent(m)) if m.contains("chains: none after 1 steps")
+    ));
+}

@@ -93,13 +93,14 @@ use std::path::Path;
 use safetensors::Dtype;
 use safetensors::tensor::TensorInfo;
 
+use crate::data::rows::first_outside_unit_interval;
 use crate::error::{Error, ModelFileError, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::model_file::{
     FORMAT_KEY, LeF32, VERSION_KEY, check_finite, check_json, read_f32, read_file, read_header,
     serialize_sorted,
 };
-use crate::model::Rbm;
+use crate::model::{MAX_PARAMETER, Rbm, all_in_safe_range};
 use crate::train::{
     EpochStats, Offsets, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
 };
@@ -529,6 +530,60 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     {
         return bad(format!(
             "an epoch of the history has other than the schedule's {n} batches"
+        ));
+    }
+    check_values(c)
+}
+
+/// The values a resumed run would continue from: the model's parameters, the momentum
+/// buffers and the fast weights within the safe range `±`[`MAX_PARAMETER`] (training would
+/// stop at once beyond it), persistent chains of 0/1-range states, and chains present once a
+/// persistent run has taken a step (its trainer keeps them from the first step on).
+fn check_values(c: &Checkpoint) -> Result<(), ModelFileError> {
+    let bad = |what: String| Err(ModelFileError::Inconsistent(what));
+    let m = &c.model;
+    let model = [
+        ("W", m.weights()),
+        ("v_bias", m.v_bias()),
+        ("h_bias", m.h_bias()),
+    ];
+    let sets = [("momentum", &c.state.momentum), ("fast", &c.state.fast)];
+    let buffers = sets
+        .into_iter()
+        .filter_map(|(what, set)| set.as_ref().map(|p| (what, p)));
+    let state = buffers.flat_map(|(what, p)| {
+        [
+            (what, "W", &p.w[..]),
+            (what, "v_bias", &p.v_bias[..]),
+            (what, "h_bias", &p.h_bias[..]),
+        ]
+    });
+    let all = model
+        .into_iter()
+        .map(|(name, buf)| ("model", name, buf))
+        .chain(state);
+    for (what, name, buf) in all {
+        if !all_in_safe_range(buf) {
+            return bad(format!(
+                "{what}.{name} holds values beyond ±{MAX_PARAMETER:e}"
+            ));
+        }
+    }
+    let nv = m.n_visible();
+    if let Some(chains) = &c.state.chains
+        && let Some(k) = first_outside_unit_interval(chains)
+    {
+        return bad(format!(
+            "chains: chain {}, unit {} is {}, outside [0, 1]",
+            k / nv,
+            k % nv,
+            chains[k]
+        ));
+    }
+    if c.config.pcd() && c.state.steps > 0 && c.state.chains.is_none() {
+        return bad(format!(
+            "chains: none after {} steps of a persistent run",
+            c.state.steps
         ));
     }
     Ok(())
