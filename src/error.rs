@@ -392,6 +392,13 @@ pub enum ModelFileError {
     /// The path given is not a regular file (a FIFO, a socket, a device).
     #[error("is not a regular file (a FIFO, socket or device?)")]
     NotAFile,
+    /// The model (or checkpoint) is valid but too large for the memory available: its
+    /// `bytes` could not be allocated to write or read it.
+    #[error("the file's {bytes} bytes cannot be allocated (not enough memory)")]
+    TooLarge {
+        /// The bytes needed (`u64::MAX` when their count overflows).
+        bytes: u64,
+    },
     /// A checkpoint's parts disagree with each other (state that its configuration does not
     /// have, a position outside its schedule, …).
     #[error("inconsistent checkpoint: {0}")]

@@ -746,3 +746,19 @@ fn parameters_beyond_the_safe_range_stop_training_and_evaluation() {
     );
     assert_clean_failure(&out, "model parameters");
 }
+
+// Class 6: the logic-gate experiment's counts are bounded (work, not only each flag).
+#[test]
+fn gate_runs_of_absurd_size_are_one_line_errors() {
+    for args in [
+        &["gates", "--epochs", "4000000000", "--batches", "4000000000"][..],
+        &["gates", "--batch", "4000000", "--hidden", "100000"],
+        &["gates", "--chains", "4000000000", "--k", "1000"],
+        &["gates", "--trace-chains", "4000000000", "--k", "100"],
+    ] {
+        let started = Instant::now();
+        let out = output(&mut rbm_command(args));
+        assert_clean_failure(&out, "a product of at most 2^34");
+        assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
+    }
+}

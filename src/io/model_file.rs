@@ -194,10 +194,9 @@ pub(crate) fn serialize_sorted<'a>(
         .try_fold(1usize << 16, usize::checked_add);
     let fits = size.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
     if !fits {
-        return Err(ModelFileError::Format(format!(
-            "cannot allocate the {} bytes of the file",
-            size.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
-        )));
+        return Err(ModelFileError::TooLarge {
+            bytes: size.map_or(u64::MAX, |n| n as u64),
+        });
     }
     let mut bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
@@ -285,7 +284,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
         let body = usize::try_from(end).map_err(|_| format(format!("{end} bytes of tensors")))?;
         bytes
             .try_reserve_exact(body)
-            .map_err(|_| format(format!("cannot allocate {body} bytes for the tensors")))?;
+            .map_err(|_| in_file(ModelFileError::TooLarge { bytes: end }))?;
     }
     file.read_to_end(&mut bytes).map_err(io_err)?;
     Ok(bytes)

@@ -13,7 +13,38 @@ use serde_json::json;
 use crate::args::GatesArgs;
 use crate::output::{Progress, print_json, put_path};
 
+/// The most work the logic-gate experiment accepts: training of at most `MAX_WORK` unit-steps
+/// (epochs × batches × batch × k × hidden), and clamped chains and bit traces of at most
+/// `MAX_WORK` chain-steps, so that a mistyped count is a one-line error, not a run of days or
+/// an allocation abort.
+const MAX_WORK: u64 = 1 << 34;
+
+/// [`Error::Config`] unless `work` (the product of `counts`) is at most [`MAX_WORK`].
+fn check_work(what: &str, counts: &[u32]) -> rbm::Result<()> {
+    let work = counts
+        .iter()
+        .try_fold(1u64, |w, &c| w.checked_mul(u64::from(c)));
+    match work {
+        Some(w) if w <= MAX_WORK => Ok(()),
+        _ => Err(rbm::Error::config(
+            what,
+            format!("a product of at most 2^34 ({MAX_WORK})"),
+            counts
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" × "),
+        )),
+    }
+}
+
 pub fn run(a: &GatesArgs) -> rbm::Result<()> {
+    check_work(
+        "--epochs × --batches × --batch × --k × --hidden",
+        &[a.epochs, a.batches, a.batch, a.k, a.hidden],
+    )?;
+    check_work("--chains × --k", &[a.chains, a.k])?;
+    check_work("--trace-chains × 2 --k", &[a.trace_chains, a.k, 2])?;
     let cfg = GateConfig {
         function: a.function.into(),
         k: a.k as usize,
