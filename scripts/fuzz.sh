@@ -20,7 +20,7 @@ SECONDS_PER_TARGET="${SECONDS_PER_TARGET:-1800}"
 SANITIZER="${SANITIZER:-address}"
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(idx_parse idx_gzip dataset_pair model_file checkpoint)
+    TARGETS=(idx_parse idx_gzip dataset_pair model_file checkpoint fasta)
 fi
 
 # The plain build in cargo-fuzz's default folder, the sanitized one beside it.
