@@ -246,18 +246,14 @@ impl Msa {
             path: path.to_path_buf(),
             kind,
         };
-        let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
-        let mut magic = [0u8; 2];
-        let gzip =
-            open()?.read(&mut magic).map_err(|e| Error::io(path, e))? == 2 && magic == [0x1f, 0x8b];
-        let file = open()?;
-        let msa = if gzip {
-            read_msa(
-                flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-                alphabet,
-            )
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = BufReader::new(file);
+        // The magic bytes, peeked without consuming them.
+        let head = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+        let msa = if head.starts_with(&[0x1f, 0x8b]) {
+            read_msa(flate2::read::MultiGzDecoder::new(reader), alphabet)
         } else {
-            read_msa(file, alphabet)
+            read_msa(reader, alphabet)
         };
         msa.map_err(msa_error)
     }

@@ -259,3 +259,51 @@ impl RowSource for Dataset {
         super::dataset::mean_pixels(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::first_outside_unit_interval;
+
+    /// The oracle: the first position, in order, of a value that is not in `[0, 1]`.
+    fn first_bad(x: &[f32]) -> Option<usize> {
+        x.iter().position(|v| !(0.0..=1.0).contains(v))
+    }
+
+    #[test]
+    fn the_blocked_search_finds_what_the_plain_one_finds() {
+        let bad = [
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -1e-30,
+            1.0 + f32::EPSILON,
+            255.0,
+        ];
+        for len in [0, 1, 255, 256, 257, 511, 512, 1000] {
+            let clean: Vec<f32> = (0..len)
+                .map(|i| [0.0, -0.0, 1.0, 0.5, 1e-38][i % 5])
+                .collect();
+            assert_eq!(first_outside_unit_interval(&clean), None, "len {len}");
+            for at in [0, 1, 254, 255, 256, 257, 511, 999]
+                .into_iter()
+                .filter(|&a| a < len)
+            {
+                for &v in &bad {
+                    let mut x = clean.clone();
+                    x[at] = v;
+                    // A second bad value later must not be the one reported.
+                    if at + 300 < len {
+                        x[at + 300] = f32::NAN;
+                    }
+                    assert_eq!(
+                        first_outside_unit_interval(&x),
+                        first_bad(&x),
+                        "len {len} at {at} {v}"
+                    );
+                    assert_eq!(first_outside_unit_interval(&x), Some(at));
+                }
+            }
+        }
+    }
+}

@@ -492,15 +492,14 @@ impl Estimator {
         key
     }
 
-    /// The steps that `fit` takes on `n_rows` rows (the span of the learning-rate decay).
+    /// The steps that `fit` takes on `n_rows` rows (the span of the learning-rate decay; 0
+    /// when the rows make no batch, which training then reports).
     fn fit_steps(&self, n_rows: usize) -> u64 {
-        let b = self.config.batch_size.max(1);
-        let per_epoch = if self.config.drop_last {
-            n_rows / b
-        } else {
-            n_rows.div_ceil(b)
-        };
-        (per_epoch as u64).saturating_mul(self.config.epochs as u64)
+        let epochs = self.config.epochs;
+        let per_epoch = schedule(&self.config, epochs)
+            .batches_per_epoch_for(n_rows, self.config.batch_size)
+            .unwrap_or(0);
+        (per_epoch as u64).saturating_mul(epochs as u64)
     }
 
     /// A new model and trainer for `data`, unfitted.
@@ -586,13 +585,7 @@ fn train_epochs(
         return Err(Error::shape("rows to fit", "at least one row", 0));
     }
     let done = fitted.history.len();
-    let schedule = Schedule {
-        epochs: done + epochs,
-        batches_per_epoch: None,
-        order: config.order,
-        binarize: config.binarize,
-        drop_last: config.drop_last,
-    };
+    let schedule = schedule(config, done + epochs);
     let mut position = RunPosition {
         epoch: done,
         history: std::mem::take(&mut fitted.history),
@@ -609,6 +602,17 @@ fn train_epochs(
     );
     fitted.history = position.history;
     result
+}
+
+/// The epoch loop's schedule of `config` for `epochs` epochs in all: every batch of the data.
+fn schedule(config: &Config, epochs: usize) -> Schedule {
+    Schedule {
+        epochs,
+        batches_per_epoch: None,
+        order: config.order,
+        binarize: config.binarize,
+        drop_last: config.drop_last,
+    }
 }
 
 /// Every row of `data` turned into visible values as `binarize` says (stochastic draws from

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use rbm::data::{self, Binarize, Rows, Split};
+use rbm::data::{self, Binarize, RowSource, Rows, Split};
 use rbm::eval::{self, PseudoLikelihood, evaluation_rows};
 use rbm::rng::tags;
-use rbm::{Config, DatasetError, Error, Estimator, LogLikelihood, StreamKey};
+use rbm::{Config, Error, Estimator, LogLikelihood, StreamKey};
 use serde_json::{Map, Value, json};
 
 use crate::args::{EvalArgs, EvalBinarizeArg, PllArg, SplitArg};
@@ -38,7 +38,7 @@ pub fn run(a: &EvalArgs) -> rbm::Result<()> {
     };
     // The base rate always comes from the training split.
     let train = data::open_split(&dir, Split::Train)?;
-    check_row_len(&train, model.n_visible())?;
+    train.check_row_len(model.n_visible())?;
     if train.is_empty() {
         return Err(Error::shape("base rate data", "at least one row", 0));
     }
@@ -47,7 +47,7 @@ pub fn run(a: &EvalArgs) -> rbm::Result<()> {
         Split::Train => train,
         Split::Test => {
             let ds = data::open_split(&dir, split)?;
-            check_row_len(&ds, model.n_visible())?;
+            ds.check_row_len(model.n_visible())?;
             ds
         }
     };
@@ -60,20 +60,6 @@ pub fn run(a: &EvalArgs) -> rbm::Result<()> {
         &dir,
         start,
     )
-}
-
-fn check_row_len(ds: &data::Dataset, nv: usize) -> rbm::Result<()> {
-    if ds.row_len() == nv {
-        Ok(())
-    } else {
-        Err(Error::Dataset {
-            path: ds.images_file().path().to_path_buf(),
-            kind: DatasetError::RowSize {
-                expected: nv,
-                found: ds.row_len(),
-            },
-        })
-    }
 }
 
 /// A line of text (unless `--json`) and its fields in the JSON object.
@@ -133,7 +119,8 @@ fn evaluate(
 
     let config = Config::default().seed(a.seed).binarize(binarize);
     let estimator = Estimator::from_model(model.clone(), config).with_base_rate(base)?;
-    let scored = Rows::from_bytes(&ds.pixels()[..n * nv], nv)?;
+    // The rows as binarized above: 0/1 values, which the estimator's binarization keeps.
+    let scored = Rows::new(&rows, nv)?;
 
     // Exact first: it fails at once (too many units) or is fast.
     let exact = if a.exact {
