@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rbm::checkpoint::{Checkpoint, parse_checkpoint, serialize_checkpoint};
 use rbm::data::{self, Binarize, Dataset, Order, Split};
 use rbm::train::{
-    FastWeights, Method, Observer, ParamSet, RunPosition, Schedule, Tempering, TrainConfig,
-    Trainer, TrainerState, train_dataset_from,
+    FastWeights, Method, NegativeState, Observer, ParamSet, RunPosition, Schedule, Tempering,
+    TrainConfig, Trainer, TrainerState, train_dataset_from,
 };
 use rbm::{Error, ModelFileError, Rbm};
 
@@ -246,7 +246,7 @@ fn a_checkpoint_round_trips_exactly() {
     // The same checkpoint always gives the same bytes (sorted header).
     assert_eq!(serialize_checkpoint(&c).unwrap(), bytes);
     // The model's tensors are a model file's: the model alone reads back.
-    assert!(c.state.momentum.is_some() && c.state.chains.is_some());
+    assert!(c.state.momentum.is_some() && c.state.negative.chains().is_some());
 }
 
 /// A tensor by name, shape and values.
@@ -459,7 +459,12 @@ fn serializing_refuses_what_parsing_would() {
         Err(ModelFileError::Inconsistent(_))
     ));
     let mut c = valid();
-    c.state.chains.as_mut().unwrap()[0] = f32::INFINITY;
+    if let NegativeState::Pcd {
+        chains: Some(chains),
+    } = &mut c.state.negative
+    {
+        chains[0] = f32::INFINITY;
+    }
     assert!(matches!(
         serialize_checkpoint(&c),
         Err(ModelFileError::NonFinite {
@@ -489,9 +494,10 @@ fn resuming_checks_the_state_against_the_configuration() {
             v_bias: vec![0.0; 4],
             h_bias: vec![0.0; 2],
         }),
-        chains: chains.map(|n| vec![0.0; n]),
+        negative: chains.map_or(NegativeState::Cd, |n| NegativeState::Pcd {
+            chains: Some(vec![0.0; n]),
+        }),
         offsets: None,
-        fast: None,
     };
     assert_eq!(
         Trainer::resume(&model, cfg.clone(), state(false, None))
@@ -519,6 +525,20 @@ fn resuming_checks_the_state_against_the_configuration() {
     assert!(matches!(
         Trainer::resume(&model, pcd.clone(), state(true, Some(8))),
         Err(Error::Shape(_))
+    ));
+    // Another method's state: fast weights for plain PCD, PCD's chains for tempering.
+    let fast = ParamSet {
+        w: vec![0.0; 8],
+        v_bias: vec![0.0; 4],
+        h_bias: vec![0.0; 2],
+    };
+    let fpcd = TrainerState {
+        negative: NegativeState::FastPcd { chains: None, fast },
+        ..state(true, None)
+    };
+    assert!(matches!(
+        Trainer::resume(&model, pcd.clone(), fpcd),
+        Err(Error::Shape(e)) if e.what == "negative phase state"
     ));
     let t = Trainer::resume(&model, pcd, state(true, Some(12))).unwrap();
     assert_eq!(t.state(), state(true, Some(12)));
@@ -617,7 +637,7 @@ fn absurd_values_in_a_checkpoint_are_refused_with_the_field_named() {
     refused(&changed("chains", 6, -1.0), "chains: chain 1, unit 1");
     // A persistent run that has stepped keeps its chains: a checkpoint without them is refused.
     let mut c = valid();
-    c.state.chains = None;
+    c.state.negative = NegativeState::Pcd { chains: None };
     assert!(matches!(
         serialize_checkpoint(&c),
         Err(E::Inconsistent(m)) if m.contains("chains: none after 1 steps")

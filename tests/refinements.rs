@@ -7,7 +7,7 @@
 //! ⟨(v−μ)(h−λ)ᵀ⟩_m`, `∇b = ⟨v⟩_d − ⟨v⟩_m`, `∇c = ⟨h⟩_d − ⟨h⟩_m`, and map back — and
 //! compared with one step of the trainer.
 
-use rbm::train::{FastWeights, Method, Offsets, TrainConfig, Trainer, TrainerState};
+use rbm::train::{FastWeights, Method, NegativeState, Offsets, TrainConfig, Trainer, TrainerState};
 use rbm::{Rbm, StreamKey};
 
 fn rows(n: usize, width: usize, seed: u64) -> Vec<f32> {
@@ -126,9 +126,14 @@ fn the_centered_step_is_the_papers_update_mapped_to_ordinary_parameters() {
         let state = TrainerState {
             steps: 0,
             momentum: None,
-            chains: pcd.then(|| rows(chains, nv, 8)),
+            negative: if pcd {
+                NegativeState::Pcd {
+                    chains: Some(rows(chains, nv, 8)),
+                }
+            } else {
+                NegativeState::Cd
+            },
             offsets: Some(offsets.clone()),
-            fast: None,
         };
         let mut trainer = Trainer::resume(&model, cfg, state).unwrap();
         let v0 = rows(batch, nv, 5);
@@ -154,9 +159,14 @@ fn the_centered_step_is_the_papers_update_mapped_to_ordinary_parameters() {
         let state = TrainerState {
             steps: 0,
             momentum: None,
-            chains: pcd.then(|| rows(chains, nv, 8)),
+            negative: if pcd {
+                NegativeState::Pcd {
+                    chains: Some(rows(chains, nv, 8)),
+                }
+            } else {
+                NegativeState::Cd
+            },
             offsets: None,
-            fast: None,
         };
         let mut t2 = Trainer::resume(&model, plain, state).unwrap();
         let mut m2 = model.clone();
@@ -267,13 +277,13 @@ fn fast_weights_follow_the_regular_step_and_decay() {
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(&model, cfg).unwrap();
-    let zero = t.state().fast.unwrap();
+    let zero = t.state().negative.fast().cloned().unwrap();
     assert!(zero.w.iter().chain(&zero.v_bias).all(|&x| x == 0.0));
     let v0 = rows(b, nv, 3);
     let mut m1 = model.clone();
     t.step(&mut m1, &v0).unwrap();
     // From zero, F = lr_fast · D while the plain SGD step is lr · D.
-    let f1 = t.state().fast.unwrap();
+    let f1 = t.state().negative.fast().cloned().unwrap();
     let ratio = fast_lr / lr;
     let check = |f: &[f32], after: &[f32], before: &[f32], what: &str| {
         for ((&f, &a), &b) in f.iter().zip(after).zip(before) {
@@ -290,7 +300,7 @@ fn fast_weights_follow_the_regular_step_and_decay() {
     // The second step decays F and adds the new direction.
     let mut m2 = m1.clone();
     t.step(&mut m2, &v0).unwrap();
-    let f2 = t.state().fast.unwrap();
+    let f2 = t.state().negative.fast().cloned().unwrap();
     for k in 0..nv * nh {
         let d = (m2.weights()[k] - m1.weights()[k]) / lr;
         assert!((f2.w[k] - (decay * f1.w[k] + fast_lr * d)).abs() < 1e-5);

@@ -344,7 +344,7 @@ pub fn checkpoint(data: &[u8]) -> bool {
         .chain(c.model.v_bias())
         .chain(c.model.h_bias())
         .chain(momentum)
-        .chain(c.state.chains.iter().flatten())
+        .chain(c.state.negative.chains().into_iter().flatten())
     {
         assert!(
             x.is_finite(),
@@ -356,8 +356,8 @@ pub fn checkpoint(data: &[u8]) -> bool {
     if let Some(m) = &c.state.momentum {
         assert_eq!((m.w.len(), m.v_bias.len(), m.h_bias.len()), (h * v, v, h));
     }
-    if let Some(chains) = &c.state.chains {
-        assert_eq!(chains.len(), c.config.batch_size * v);
+    if let Some(chains) = c.state.negative.chains() {
+        assert_eq!(chains.len(), c.config.persistent_rows() * v);
     }
     assert!(c.position.epoch < c.schedule.epochs);
     // A trainer allocates buffers for a batch: only for batch sizes a fuzz input could back.

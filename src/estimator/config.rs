@@ -3,7 +3,7 @@
 
 use crate::data::{Binarize, Order};
 use crate::error::Result;
-use crate::train::{Method, TrainConfig};
+use crate::train::{Method, Schedule, TrainConfig};
 
 /// The settings of an [`Estimator`](super::Estimator), with defaults for a first model and a
 /// builder: `Config::default().hidden(64).epochs(20).seed(7)`.
@@ -18,12 +18,15 @@ use crate::train::{Method, TrainConfig};
 /// | `lr_end` | `None` | decay the rate linearly to this over `fit`'s steps |
 /// | `method` | [`Method::Cd`] | how the negative phase samples |
 /// | `momentum` | 0 | SGD momentum in `[0, 1)` |
+/// | `momentum_start` | `None` | the momentum of the first `momentum_epochs` epochs (Hinton's 0.5, then `momentum`) |
+/// | `momentum_epochs` | 5 | epochs that use `momentum_start` |
 /// | `weight_decay` | 0 | L2 penalty on `W` |
 /// | `centering` | `None` | centered gradient (Melchior et al. 2016) with offsets moving at this rate |
 /// | `marginal_bias` | `true` | start visible biases at the logits of the data's column means |
 /// | `binarize` | [`Binarize::Stochastic`] | how values in `[0, 1]` become training states |
 /// | `order` | [`Order::Shuffled`] | a fresh permutation of the rows each epoch |
 /// | `drop_last` | `false` | drop an epoch's last batch when shorter than `batch_size` |
+/// | `batches_per_epoch` | `None` | train on the first batches of each epoch only (the notebook's 301) |
 /// | `seed` | 0 | the one seed of initialisation, training and sampling |
 ///
 /// ```
@@ -58,6 +61,11 @@ pub struct Config {
     pub method: Method,
     /// SGD momentum, in `[0, 1)`.
     pub momentum: f32,
+    /// With `Some(m)`, the momentum of the first [`momentum_epochs`](Self::momentum_epochs)
+    /// epochs (in `[0, 1)`), `momentum` after them.
+    pub momentum_start: Option<f32>,
+    /// Epochs that use `momentum_start`.
+    pub momentum_epochs: usize,
     /// L2 weight decay on `W` (`≥ 0`).
     pub weight_decay: f32,
     /// Centering's moving-average rate, in `(0, 1]`; `None` for none.
@@ -70,6 +78,9 @@ pub struct Config {
     pub order: Order,
     /// Whether an epoch drops its last batch when it is shorter than `batch_size`.
     pub drop_last: bool,
+    /// With `Some(n)`, each epoch trains on its first `n` batches only (at most the batches
+    /// the data have); `None`: on all of them.
+    pub batches_per_epoch: Option<usize>,
     /// The one seed from which the initial weights, every training draw and the sampling
     /// streams are derived.
     pub seed: u64,
@@ -86,12 +97,15 @@ impl Default for Config {
             lr_end: None,
             method: Method::Cd,
             momentum: 0.0,
+            momentum_start: None,
+            momentum_epochs: 5,
             weight_decay: 0.0,
             centering: None,
             marginal_bias: true,
             binarize: Binarize::Stochastic,
             order: Order::Shuffled,
             drop_last: false,
+            batches_per_epoch: None,
             seed: 0,
         }
     }
@@ -133,6 +147,10 @@ setters! {
     method: method: Method;
     /// Sets `momentum`.
     momentum: momentum: f32;
+    /// Sets `momentum_start`.
+    momentum_start: momentum_start: Option<f32>;
+    /// Sets `momentum_epochs`.
+    momentum_epochs: momentum_epochs: usize;
     /// Sets `weight_decay`.
     weight_decay: weight_decay: f32;
     /// Sets `centering`.
@@ -145,6 +163,8 @@ setters! {
     order: order: Order;
     /// Sets `drop_last`.
     drop_last: drop_last: bool;
+    /// Sets `batches_per_epoch`.
+    batches_per_epoch: batches_per_epoch: Option<usize>;
     /// Sets `seed`.
     seed: seed: u64;
 }
@@ -171,6 +191,9 @@ impl Config {
             };
             return Err(crate::Error::config(field, "at least 1", 0));
         }
+        if self.batches_per_epoch == Some(0) {
+            return Err(crate::Error::config("batches_per_epoch", "at least 1", 0));
+        }
         // The low-level checks, their fields named as here.
         self.train_config(1).validate().map_err(|e| match e {
             crate::Error::Config(mut c) => {
@@ -185,16 +208,19 @@ impl Config {
         })
     }
 
-    /// The low-level training configuration of these settings, with the learning-rate decay
-    /// (if any) spread over `steps` steps.
+    /// The low-level training configuration of these settings for a fit whose epochs have
+    /// `batches_per_epoch` batches each: the learning-rate decay (if any) spans all
+    /// [`epochs`](Self::epochs), the initial momentum (if any) the first
+    /// [`momentum_epochs`](Self::momentum_epochs).
     ///
     /// ```
     /// use rbm::{Config, Method};
-    /// let low = Config::default().k(3).lr_end(Some(0.0)).train_config(1000);
+    /// let low = Config::default().k(3).epochs(10).lr_end(Some(0.0)).train_config(100);
     /// assert_eq!((low.k, low.anneal_steps, low.method), (3, 1000, Method::Cd));
     /// assert_eq!(low.lr_at(500), 0.05);
     /// ```
-    pub fn train_config(&self, steps: u64) -> TrainConfig {
+    pub fn train_config(&self, batches_per_epoch: usize) -> TrainConfig {
+        let per_epoch = batches_per_epoch as u64;
         TrainConfig {
             k: self.k,
             lr: self.learning_rate,
@@ -205,13 +231,35 @@ impl Config {
             seed: self.seed,
             lr_end: self.lr_end,
             anneal_steps: if self.lr_end.is_some() {
-                steps.max(1)
+                per_epoch.saturating_mul(self.epochs as u64).max(1)
             } else {
                 0
             },
-            momentum_start: None,
-            momentum_steps: 0,
+            momentum_start: self.momentum_start,
+            momentum_steps: if self.momentum_start.is_some() {
+                per_epoch.saturating_mul(self.momentum_epochs as u64)
+            } else {
+                0
+            },
             centering: self.centering,
+        }
+    }
+
+    /// The epoch loop's schedule of these settings: [`epochs`](Self::epochs) epochs of
+    /// [`batches_per_epoch`](Self::batches_per_epoch) batches (or all), in
+    /// [`order`](Self::order), [`binarize`](Self::binarize)d.
+    ///
+    /// ```
+    /// let s = rbm::Config::default().epochs(3).batches_per_epoch(Some(301)).schedule();
+    /// assert_eq!((s.epochs, s.batches_per_epoch), (3, Some(301)));
+    /// ```
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            epochs: self.epochs,
+            batches_per_epoch: self.batches_per_epoch,
+            order: self.order,
+            binarize: self.binarize,
+            drop_last: self.drop_last,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! determinism as the low-level API ([`Rbm`], [`Trainer`], [`Gibbs`], [`crate::eval`]).
 
 mod config;
+mod run;
 mod score;
 
 pub use crate::train::Method;
@@ -229,7 +230,7 @@ impl Estimator {
     /// # Ok::<(), rbm::Error>(())
     /// ```
     pub fn partial_fit(&mut self, data: &(impl RowSource + ?Sized)) -> Result<&mut Self> {
-        let steps = self.fit_steps(data.n_rows());
+        let per_epoch = self.batches_per_epoch(data.n_rows());
         let Some(fitted) = &mut self.fitted else {
             let mut fitted = self.start(data)?;
             train_epochs(&mut fitted, &self.config, data, 1, |_| {})?;
@@ -240,7 +241,7 @@ impl Estimator {
         if fitted.trainer.is_none() {
             fitted.trainer = Some(Trainer::new(
                 &fitted.model,
-                self.config.train_config(steps),
+                self.config.train_config(per_epoch),
             )?);
         }
         // The model only, as it was: the one thing a failed epoch must not leave half changed
@@ -492,14 +493,13 @@ impl Estimator {
         key
     }
 
-    /// The steps that `fit` takes on `n_rows` rows (the span of the learning-rate decay; 0
-    /// when the rows make no batch, which training then reports).
-    fn fit_steps(&self, n_rows: usize) -> u64 {
-        let epochs = self.config.epochs;
-        let per_epoch = schedule(&self.config, epochs)
+    /// The batches of each of `fit`'s epochs on `n_rows` rows (0 when the rows make no
+    /// batch, which training then reports).
+    fn batches_per_epoch(&self, n_rows: usize) -> usize {
+        self.config
+            .schedule()
             .batches_per_epoch_for(n_rows, self.config.batch_size)
-            .unwrap_or(0);
-        (per_epoch as u64).saturating_mul(epochs as u64)
+            .unwrap_or(0)
     }
 
     /// A new model and trainer for `data`, unfitted.
@@ -513,7 +513,9 @@ impl Estimator {
         if self.config.marginal_bias {
             model.init_visible_bias_from_marginals(&marginals)?;
         }
-        let config = self.config.train_config(self.fit_steps(data.n_rows()));
+        let config = self
+            .config
+            .train_config(self.batches_per_epoch(data.n_rows()));
         let trainer = Trainer::new(&model, config)?;
         Ok(Fitted {
             model,
@@ -585,7 +587,10 @@ fn train_epochs(
         return Err(Error::shape("rows to fit", "at least one row", 0));
     }
     let done = fitted.history.len();
-    let schedule = schedule(config, done + epochs);
+    let schedule = Schedule {
+        epochs: done + epochs,
+        ..config.schedule()
+    };
     let mut position = RunPosition {
         epoch: done,
         history: std::mem::take(&mut fitted.history),
@@ -602,17 +607,6 @@ fn train_epochs(
     );
     fitted.history = position.history;
     result
-}
-
-/// The epoch loop's schedule of `config` for `epochs` epochs in all: every batch of the data.
-fn schedule(config: &Config, epochs: usize) -> Schedule {
-    Schedule {
-        epochs,
-        batches_per_epoch: None,
-        order: config.order,
-        binarize: config.binarize,
-        drop_last: config.drop_last,
-    }
 }
 
 /// Every row of `data` turned into visible values as `binarize` says (stochastic draws from

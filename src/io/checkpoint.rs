@@ -102,7 +102,8 @@ use crate::io::model_file::{
 };
 use crate::model::{MAX_PARAMETER, Rbm, all_in_safe_range};
 use crate::train::{
-    EpochStats, Offsets, ParamSet, RunPosition, Schedule, TrainConfig, Trainer, TrainerState,
+    EpochStats, NegativeState, Offsets, ParamSet, RunPosition, Schedule, TrainConfig, Trainer,
+    TrainerState,
 };
 
 /// The value of the `"format"` metadata key of a checkpoint.
@@ -149,6 +150,19 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The checkpoint of a run standing at `position` with `model` and `trainer`, on
+    /// `schedule`, without a document of the caller's (`run: None`); copies the state.
+    pub fn of(model: &Rbm, trainer: &Trainer, schedule: &Schedule, position: &RunPosition) -> Self {
+        Checkpoint {
+            model: model.clone(),
+            config: trainer.config().clone(),
+            schedule: *schedule,
+            state: trainer.state(),
+            position: position.clone(),
+            run: None,
+        }
+    }
+
     /// A trainer that continues from this checkpoint (see [`Trainer::resume`]).
     ///
     /// # Errors
@@ -205,14 +219,14 @@ pub fn serialize_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, ModelFileError> {
         tensors.push(("momentum.v_bias", vec![v], &m.v_bias));
         tensors.push(("momentum.h_bias", vec![h], &m.h_bias));
     }
-    if let Some(chains) = &c.state.chains {
+    if let Some(chains) = c.state.negative.chains() {
         tensors.push(("chains", vec![chains.len() / v, v], chains));
     }
     if let Some(o) = &c.state.offsets {
         tensors.push(("offsets.visible", vec![v], &o.visible));
         tensors.push(("offsets.hidden", vec![h], &o.hidden));
     }
-    if let Some(f) = &c.state.fast {
+    if let Some(f) = c.state.negative.fast() {
         tensors.push(("fast.W", vec![h, v], &f.w));
         tensors.push(("fast.v_bias", vec![v], &f.v_bias));
         tensors.push(("fast.h_bias", vec![h], &f.h_bias));
@@ -381,6 +395,8 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
             ));
         }
     };
+    let negative = NegativeState::from_parts(&state.config.method, take("chains"), fast)
+        .map_err(ModelFileError::Inconsistent)?;
     let checkpoint = Checkpoint {
         model,
         config: state.config,
@@ -388,9 +404,8 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, ModelFileError> {
         state: TrainerState {
             steps: state.steps,
             momentum,
-            chains: take("chains"),
+            negative,
             offsets,
-            fast,
         },
         position: RunPosition {
             epoch: state.epoch,
@@ -457,7 +472,14 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
             cfg.weight_decay
         ));
     }
-    if let Some(chains) = &c.state.chains {
+    if !c.state.negative.is_of(&cfg.method) {
+        return bad(format!(
+            "the negative phase's state is {}, but the method is {:?}",
+            c.state.negative.name(),
+            cfg.method
+        ));
+    }
+    if let Some(chains) = c.state.negative.chains() {
         let rows = chains.len() / c.model.n_visible().max(1);
         if !cfg.pcd() || rows != cfg.persistent_rows() {
             return bad(format!(
@@ -469,21 +491,6 @@ fn check_state(c: &Checkpoint) -> Result<(), ModelFileError> {
     }
     if c.state.offsets.is_some() && cfg.centering.is_none() {
         return bad("centering offsets without centering".into());
-    }
-    if c.state.fast.is_some() != cfg.fast_weights().is_some() {
-        return bad(format!(
-            "fast weights {} but the configuration {} them",
-            if c.state.fast.is_some() {
-                "present"
-            } else {
-                "absent"
-            },
-            if cfg.fast_weights().is_some() {
-                "has"
-            } else {
-                "does not have"
-            }
-        ));
     }
     let s = &c.schedule;
     let p = &c.position;
@@ -547,10 +554,13 @@ fn check_values(c: &Checkpoint) -> Result<(), ModelFileError> {
         ("v_bias", m.v_bias()),
         ("h_bias", m.h_bias()),
     ];
-    let sets = [("momentum", &c.state.momentum), ("fast", &c.state.fast)];
+    let sets = [
+        ("momentum", c.state.momentum.as_ref()),
+        ("fast", c.state.negative.fast()),
+    ];
     let buffers = sets
         .into_iter()
-        .filter_map(|(what, set)| set.as_ref().map(|p| (what, p)));
+        .filter_map(|(what, set)| set.map(|p| (what, p)));
     let state = buffers.flat_map(|(what, p)| {
         [
             (what, "W", &p.w[..]),
@@ -570,7 +580,7 @@ fn check_values(c: &Checkpoint) -> Result<(), ModelFileError> {
         }
     }
     let nv = m.n_visible();
-    if let Some(chains) = &c.state.chains
+    if let Some(chains) = c.state.negative.chains()
         && let Some(k) = first_outside_unit_interval(chains)
     {
         return bad(format!(
@@ -580,7 +590,7 @@ fn check_values(c: &Checkpoint) -> Result<(), ModelFileError> {
             chains[k]
         ));
     }
-    if c.config.pcd() && c.state.steps > 0 && c.state.chains.is_none() {
+    if c.config.pcd() && c.state.steps > 0 && c.state.negative.chains().is_none() {
         return bad(format!(
             "chains: none after {} steps of a persistent run",
             c.state.steps

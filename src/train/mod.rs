@@ -104,14 +104,119 @@ pub struct TrainerState {
     /// The optimizer's momentum buffers; present exactly when the configuration has
     /// momentum or weight decay (plain SGD keeps none).
     pub momentum: Option<ParamSet>,
-    /// The persistent chains' visible states (`chains × V`, times the temperatures with
-    /// parallel tempering: `T × chains × V`), once a first step has started them; `None` for
-    /// CD or before the first step.
-    pub chains: Option<Vec<f32>>,
+    /// What the negative phase carries: the variant of the configuration's [`Method`].
+    pub negative: NegativeState,
     /// Centering: the offsets, once a first step has set them from its batch.
     pub offsets: Option<Offsets>,
-    /// FPCD: the fast weights; present exactly when the configuration has them.
-    pub fast: Option<ParamSet>,
+}
+
+/// What the negative phase of each [`Method`] carries from one step to the next. The
+/// persistent chains are visible states (`C × V`; with parallel tempering `T × C × V`,
+/// coldest temperature first), `None` until a first step has started them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NegativeState {
+    /// CD: nothing (the chains start at the batch each step).
+    Cd,
+    /// PCD: the persistent chains.
+    Pcd {
+        /// The chains' visible states, once started.
+        chains: Option<Vec<f32>>,
+    },
+    /// FPCD: the persistent chains and the fast weights.
+    FastPcd {
+        /// The chains' visible states, once started.
+        chains: Option<Vec<f32>>,
+        /// The fast weights and biases (zero at the start).
+        fast: ParamSet,
+    },
+    /// Parallel tempering: the chains at every temperature.
+    Tempering {
+        /// The chains' visible states at every temperature, once started.
+        chains: Option<Vec<f32>>,
+    },
+}
+
+impl NegativeState {
+    /// The state of `method` made of its parts, as a checkpoint file holds them: chains
+    /// (only for a persistent method) and fast weights (exactly for FPCD).
+    ///
+    /// # Errors
+    /// A sentence naming the part that `method` does not have, or lacks.
+    ///
+    /// ```
+    /// use rbm::train::{Method, NegativeState};
+    /// let pcd = NegativeState::from_parts(&Method::Pcd { chains: None }, Some(vec![0.0; 8]), None);
+    /// assert_eq!(pcd.unwrap().chains().map(<[f32]>::len), Some(8));
+    /// assert!(NegativeState::from_parts(&Method::Cd, Some(vec![0.0; 8]), None).is_err());
+    /// ```
+    pub fn from_parts(
+        method: &Method,
+        chains: Option<Vec<f32>>,
+        fast: Option<ParamSet>,
+    ) -> std::result::Result<Self, String> {
+        match (method, chains, fast) {
+            (Method::Cd, None, None) => Ok(NegativeState::Cd),
+            (Method::Cd, Some(_), _) => Err("persistent chains, but the method is CD".into()),
+            (Method::Pcd { .. }, chains, None) => Ok(NegativeState::Pcd { chains }),
+            (Method::FastPcd { .. }, chains, Some(fast)) => {
+                Ok(NegativeState::FastPcd { chains, fast })
+            }
+            (Method::FastPcd { .. }, _, None) => {
+                Err("no fast weights, but the method is fast-weights PCD".into())
+            }
+            (Method::Tempering { .. }, chains, None) => Ok(NegativeState::Tempering { chains }),
+            (_, _, Some(_)) => Err("fast weights, but the method has none".into()),
+        }
+    }
+
+    /// The persistent chains, if the method has them and they have started.
+    pub fn chains(&self) -> Option<&[f32]> {
+        match self {
+            NegativeState::Cd => None,
+            NegativeState::Pcd { chains }
+            | NegativeState::FastPcd { chains, .. }
+            | NegativeState::Tempering { chains } => chains.as_deref(),
+        }
+    }
+
+    /// The persistent chains, to change them.
+    pub fn chains_mut(&mut self) -> Option<&mut Option<Vec<f32>>> {
+        match self {
+            NegativeState::Cd => None,
+            NegativeState::Pcd { chains }
+            | NegativeState::FastPcd { chains, .. }
+            | NegativeState::Tempering { chains } => Some(chains),
+        }
+    }
+
+    /// The fast weights, for FPCD.
+    pub fn fast(&self) -> Option<&ParamSet> {
+        match self {
+            NegativeState::FastPcd { fast, .. } => Some(fast),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the state of `method`'s variant.
+    pub fn is_of(&self, method: &Method) -> bool {
+        matches!(
+            (self, method),
+            (NegativeState::Cd, Method::Cd)
+                | (NegativeState::Pcd { .. }, Method::Pcd { .. })
+                | (NegativeState::FastPcd { .. }, Method::FastPcd { .. })
+                | (NegativeState::Tempering { .. }, Method::Tempering { .. })
+        )
+    }
+
+    /// The method's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NegativeState::Cd => "CD's",
+            NegativeState::Pcd { .. } => "PCD's",
+            NegativeState::FastPcd { .. } => "fast-weights PCD's",
+            NegativeState::Tempering { .. } => "parallel tempering's",
+        }
+    }
 }
 
 /// The negative phase's chains and what they carry between steps, as [`Method`] has them.
@@ -324,20 +429,6 @@ impl Trainer {
                 ));
             }
         }
-        if let Some(chains) = &state.chains {
-            if !t.config.pcd() {
-                return Err(Error::shape(
-                    "persistent chains",
-                    "none (the configuration is not PCD)",
-                    "chains",
-                ));
-            }
-            check_len(
-                "persistent chains",
-                chains.len(),
-                t.config.persistent_rows() * nv,
-            )?;
-        }
         if let Some(o) = &state.offsets {
             if t.config.centering.is_none() {
                 return Err(Error::shape(
@@ -349,30 +440,42 @@ impl Trainer {
             check_len("visible offsets", o.visible.len(), nv)?;
             check_len("hidden offsets", o.hidden.len(), nh)?;
         }
-        match (t.negative.fast_mut(), state.fast) {
-            (None, None) => {}
-            (Some(fast), Some(f)) => {
-                f.check_sizes("fast weights", nv, nh)?;
-                f.into_transposed(&mut fast.wt, &mut fast.v_bias, &mut fast.h_bias);
-            }
-            (_, f) => {
-                return Err(Error::shape(
-                    "fast weights",
-                    if f.is_some() {
-                        "none (the configuration has no fast weights)"
-                    } else {
-                        "fast weights (the configuration has them)"
-                    },
-                    if f.is_some() { "fast weights" } else { "none" },
-                ));
-            }
+        if let Some(chains) = state.negative.chains() {
+            check_len(
+                "persistent chains",
+                chains.len(),
+                t.config.persistent_rows() * nv,
+            )?;
         }
-        match (&mut t.negative, state.chains) {
-            (Negative::Tempering(pt), Some(chains)) => pt.set_states(&chains)?,
-            (Negative::Pcd { chains } | Negative::FastPcd { chains, .. }, started) => {
+        let found = state.negative.name();
+        match (&mut t.negative, state.negative) {
+            (Negative::Cd, NegativeState::Cd) => {}
+            (Negative::Pcd { chains }, NegativeState::Pcd { chains: started }) => {
                 *chains = started;
             }
-            _ => {}
+            (
+                Negative::FastPcd { chains, fast, .. },
+                NegativeState::FastPcd {
+                    chains: started,
+                    fast: f,
+                },
+            ) => {
+                f.check_sizes("fast weights", nv, nh)?;
+                f.into_transposed(&mut fast.wt, &mut fast.v_bias, &mut fast.h_bias);
+                *chains = started;
+            }
+            (Negative::Tempering(pt), NegativeState::Tempering { chains }) => {
+                if let Some(chains) = chains {
+                    pt.set_states(&chains)?;
+                }
+            }
+            _ => {
+                return Err(Error::shape(
+                    "negative phase state",
+                    format!("the state of {:?}", t.config.method),
+                    format!("{found} state"),
+                ));
+            }
         }
         t.offsets = state.offsets;
         t.steps = state.steps;
@@ -387,20 +490,20 @@ impl Trainer {
                 .velocity
                 .as_ref()
                 .map(|vel| ParamSet::from_transposed(&vel.wt, &vel.v_bias, &vel.h_bias)),
-            chains: match &self.negative {
-                Negative::Cd => None,
-                Negative::Tempering(pt) => pt.started().then(|| pt.states().to_vec()),
-                Negative::Pcd { chains } | Negative::FastPcd { chains, .. } => chains.clone(),
+            negative: match &self.negative {
+                Negative::Cd => NegativeState::Cd,
+                Negative::Pcd { chains } => NegativeState::Pcd {
+                    chains: chains.clone(),
+                },
+                Negative::FastPcd { chains, fast, .. } => NegativeState::FastPcd {
+                    chains: chains.clone(),
+                    fast: ParamSet::from_transposed(&fast.wt, &fast.v_bias, &fast.h_bias),
+                },
+                Negative::Tempering(pt) => NegativeState::Tempering {
+                    chains: pt.started().then(|| pt.states().to_vec()),
+                },
             },
             offsets: self.offsets.clone(),
-            fast: match &self.negative {
-                Negative::FastPcd { fast, .. } => Some(ParamSet::from_transposed(
-                    &fast.wt,
-                    &fast.v_bias,
-                    &fast.h_bias,
-                )),
-                _ => None,
-            },
         }
     }
 

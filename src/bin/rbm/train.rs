@@ -11,9 +11,9 @@ use rbm::eval::{self, AisConfig, BaseRate};
 use rbm::experiments::generation::snapshot_steps;
 use rbm::train::{
     EpochStats, FastWeights, Method, Observer, RunPosition, Schedule, Tempering, TrainConfig,
-    Trainer, train_dataset_from,
+    Trainer,
 };
-use rbm::{Error, IdxError, ModelFileError, Rbm};
+use rbm::{Config, Error, Estimator, IdxError, ModelFileError, Rbm};
 use rbm_kernels::Isa;
 use serde_json::json;
 
@@ -25,13 +25,25 @@ use crate::memory::{mib, peak_rss_bytes};
 use crate::output::{Progress, print_json, put_path};
 use crate::run_dir::{CHECKPOINT, FileFingerprint, MODEL, RunFolder, absolute, fingerprint};
 
-/// Everything a run is made of: what the preset gives, overridden by the flags.
+/// Everything a run is made of, in the low-level terms that its model file records.
 #[derive(Debug, serde::Serialize)]
 struct Plan {
     hidden: usize,
     train: TrainConfig,
     schedule: Schedule,
     marginal_bias: bool,
+}
+
+impl Plan {
+    /// The plan of `config` for epochs of `per_epoch` batches.
+    fn of(config: &Config, per_epoch: usize) -> Self {
+        Plan {
+            hidden: config.n_hidden,
+            train: config.train_config(per_epoch),
+            schedule: config.schedule(),
+            marginal_bias: config.marginal_bias,
+        }
+    }
 }
 
 /// What a preset sets; each flag given overrides its field.
@@ -138,7 +150,8 @@ fn method(a: &TrainArgs, chains: Option<usize>) -> Method {
     }
 }
 
-fn plan(a: &TrainArgs) -> Plan {
+/// The estimator's settings of a run: what the preset gives, overridden by the flags.
+fn config(a: &TrainArgs) -> Config {
     let p = PresetValues::of(a.preset);
     let binarize = match a.binarize {
         None | Some(BinarizeArg::Stochastic) => Binarize::Stochastic,
@@ -146,46 +159,26 @@ fn plan(a: &TrainArgs) -> Plan {
         Some(BinarizeArg::None) => Binarize::None,
     };
     let chains = a.chains.map(|c| c as usize).or(p.chains);
-    Plan {
-        hidden: a.hidden.map_or(p.hidden, |h| h as usize),
-        train: TrainConfig {
-            k: a.k.map_or(p.k, |k| k as usize),
-            lr: a.lr.unwrap_or(p.lr),
-            momentum: a.momentum.unwrap_or(p.momentum),
-            weight_decay: a.weight_decay.unwrap_or(0.0),
-            batch_size: a.batch.map_or(p.batch, |b| b as usize),
-            method: method(a, chains),
-            seed: a.seed,
-            lr_end: a.lr_end.or(p.lr_end),
-            // Set from the dataset's size by `schedule_steps`.
-            anneal_steps: 0,
-            momentum_start: a.momentum_start.or(p.momentum_start),
-            momentum_steps: 0,
-            centering: a.centering.or(p.centering),
-        },
-        schedule: Schedule {
-            epochs: a.epochs.map_or(p.epochs, |e| e as usize),
-            batches_per_epoch: a.batches_per_epoch.map(|b| b as usize).or(p.per_epoch),
-            order: p.order,
-            binarize,
-            drop_last: true,
-        },
+    Config {
+        n_hidden: a.hidden.map_or(p.hidden, |h| h as usize),
+        epochs: a.epochs.map_or(p.epochs, |e| e as usize),
+        batch_size: a.batch.map_or(p.batch, |b| b as usize),
+        k: a.k.map_or(p.k, |k| k as usize),
+        learning_rate: a.lr.unwrap_or(p.lr),
+        lr_end: a.lr_end.or(p.lr_end),
+        method: method(a, chains),
+        momentum: a.momentum.unwrap_or(p.momentum),
+        momentum_start: a.momentum_start.or(p.momentum_start),
+        momentum_epochs: a.momentum_epochs.map_or(5, |e| e as usize),
+        weight_decay: a.weight_decay.unwrap_or(0.0),
+        centering: a.centering.or(p.centering),
         marginal_bias: a.marginal_bias || p.marginal_bias,
-    }
-}
-
-/// The steps of the learning-rate decay (the whole run) and of the initial momentum
-/// (`--momentum-epochs` epochs), for a training set of `rows` rows.
-fn schedule_steps(plan: &mut Plan, a: &TrainArgs, rows: usize) {
-    let per_epoch = plan
-        .schedule
-        .batches_per_epoch
-        .unwrap_or(rows / plan.train.batch_size.max(1)) as u64;
-    if plan.train.lr_end.is_some() {
-        plan.train.anneal_steps = per_epoch * plan.schedule.epochs as u64;
-    }
-    if plan.train.momentum_start.is_some() {
-        plan.train.momentum_steps = per_epoch * u64::from(a.momentum_epochs.unwrap_or(5));
+        binarize,
+        order: p.order,
+        // Whole batches only, as the notebook's loader (and every run before the option).
+        drop_last: true,
+        batches_per_epoch: a.batches_per_epoch.map(|b| b as usize).or(p.per_epoch),
+        seed: a.seed,
     }
 }
 
@@ -265,10 +258,10 @@ struct Setup {
     ds: Dataset,
     /// `--eval-every`'s estimates, set up (test rows read) before the folder is claimed.
     monitor: Option<Monitor>,
-    model: Rbm,
+    /// The model and its trainer, at `position`.
+    estimator: Estimator,
     plan: Plan,
     record: RunRecord,
-    trainer: Trainer,
     position: RunPosition,
     resumed_at: Option<u64>,
 }
@@ -283,13 +276,10 @@ pub fn run(a: &TrainArgs) -> rbm::Result<()> {
 }
 
 fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
-    let mut plan = plan(a);
-    // Every value but the schedule's step counts, checked before any file is opened.
-    TrainConfig {
-        anneal_steps: 1,
-        ..plan.train.clone()
-    }
-    .validate()?;
+    let config = config(a);
+    // Every value but the schedule's step counts, checked before any file is opened (by
+    // the low-level names that the flags are documented with).
+    config.train_config(1).validate()?;
     if let Some(steps) = &a.sample_steps {
         check_sample_steps(steps)?;
     }
@@ -310,22 +300,20 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
     }
     let dir = absolute(&data_dir(a)?)?;
     let ds = open_training_set(&dir)?;
-    schedule_steps(&mut plan, a, ds.len());
-    plan.train.validate()?;
     // Everything that can refuse the run is checked before its folder is made.
-    plan.schedule
-        .batches_per_epoch_for(ds.len(), plan.train.batch_size)?;
+    let per_epoch = config
+        .schedule()
+        .batches_per_epoch_for(ds.len(), config.batch_size)?;
+    let plan = Plan::of(&config, per_epoch);
+    plan.train.validate()?;
     let fashion = is_fashion(&dataset_name(a, &dir), a.preset);
     check_run_figures(ds.image_shape(), default_density(fashion))?;
     let monitor = match a.eval_every {
         Some(every) => Some(Monitor::new(&dir, &ds, every as usize, plan.train.seed)?),
         None => None,
     };
-    let mut model = Rbm::new(ds.row_len(), plan.hidden, plan.train.seed)?;
-    if plan.marginal_bias {
-        model.init_visible_bias_from_marginals(&data::mean_pixels(&ds))?;
-    }
-    let trainer = Trainer::new(&model, plan.train.clone())?;
+    let mut estimator = Estimator::new(config);
+    estimator.initialize(&ds)?;
     let record = RunRecord {
         dataset: dataset_name(a, &dir),
         data_fingerprint: Some(fingerprint(&ds)?),
@@ -342,10 +330,9 @@ fn new_run(a: &TrainArgs) -> rbm::Result<Setup> {
         folder,
         ds,
         monitor,
-        model,
+        estimator,
         plan,
         record,
-        trainer,
         position: RunPosition::default(),
         resumed_at: None,
     })
@@ -442,23 +429,23 @@ fn resumed_run(a: &TrainArgs, run_dir: &Path) -> rbm::Result<Setup> {
         }
         None => None,
     };
-    let trainer = checkpoint.trainer()?;
     let plan = Plan {
         hidden: checkpoint.model.n_hidden(),
-        train: checkpoint.config,
+        train: checkpoint.config.clone(),
         schedule: checkpoint.schedule,
         marginal_bias: record.marginal_bias,
     };
+    let resumed_at = Some(checkpoint.state.steps);
+    let (estimator, position) = Estimator::resume(checkpoint, &ds)?;
     Ok(Setup {
         folder,
         ds,
         monitor,
-        model: checkpoint.model,
+        estimator,
         plan,
         record,
-        resumed_at: Some(trainer.steps()),
-        trainer,
-        position: checkpoint.position,
+        position,
+        resumed_at,
     })
 }
 
@@ -483,13 +470,13 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         folder,
         ds,
         monitor,
-        mut model,
+        mut estimator,
         plan,
         record,
-        mut trainer,
         mut position,
         resumed_at,
     } = setup;
+    let (n_visible, n_hidden) = (ds.row_len(), plan.hidden);
     let mut config = json!({
         "dataset": record.dataset,
         "preset": record.preset.map(|p| format!("{p:?}")), "plan": &plan,
@@ -502,8 +489,8 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         };
         outln!(
             "{how}training a {}–{} RBM on {} ({} rows), CD-{}{}, lr {}, batch {}, {} epochs",
-            model.n_visible(),
-            model.n_hidden(),
+            n_visible,
+            n_hidden,
             record.data.display(),
             ds.len(),
             plan.train.k,
@@ -520,8 +507,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     let out = folder.dir.clone();
     let per_epoch = plan
         .schedule
-        .batches_per_epoch
-        .unwrap_or(ds.len() / plan.train.batch_size.max(1));
+        .batches_per_epoch_for(ds.len(), plan.train.batch_size)?;
     let total = (per_epoch * plan.schedule.epochs) as u64;
     let checkpoints = record.checkpoint_every.map(|every| Checkpoints {
         every,
@@ -532,7 +518,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     });
     let mut observer = RunObserver {
         json: a.json,
-        bar: Progress::new(total.saturating_sub(trainer.steps()), "batches"),
+        bar: Progress::new(total.saturating_sub(resumed_at.unwrap_or(0)), "batches"),
         per_epoch,
         epochs: plan.schedule.epochs,
         batch_size: plan.train.batch_size,
@@ -540,21 +526,17 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
         monitor,
         checkpoints,
     };
-    train_dataset_from(
-        &mut model,
-        &mut trainer,
-        &ds,
-        &plan.schedule,
-        &mut position,
-        &mut observer,
-    )?;
+    estimator.fit_from(&ds, &mut position, &mut observer)?;
     observer.bar.finish();
+    let (Some(model), Some(trainer)) = (estimator.model(), estimator.trainer()) else {
+        return Err(Error::NotFitted);
+    };
     let history = position.history;
     let train_seconds = wall.elapsed().as_secs_f64();
     // Before the figures, whose sampling and images are not training's memory.
     let train_peak_rss = peak_rss_bytes().map(mib);
     let model_path = out.join(MODEL);
-    rbm::save_model(&model_path, &model, Some(&config.to_string()))?;
+    rbm::save_model(&model_path, model, Some(&config.to_string()))?;
     let points = observer.monitor.map(|m| m.points);
     rbm::atomic::write_atomic(
         &out.join("metrics.csv"),
@@ -582,7 +564,7 @@ fn execute(a: &TrainArgs, setup: Setup, wall: Instant) -> rbm::Result<()> {
     write_run_figures(
         &out,
         &RunFigures {
-            model: &model,
+            model,
             inputs: &observer.last_batch,
             reconstructions: trainer.reconstruction(),
             history: &history,
