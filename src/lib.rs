@@ -34,8 +34,8 @@
 //! Anything that takes data takes a [`RowSource`](data::RowSource):
 //! - [`Rows`](data::Rows): row-major rows in memory, `&[f32]` in `[0, 1]` (binary or grey) or
 //!   `&[u8]` grey levels scaled by 1/255, no labels, no files, borrowed;
-//! - [`Dataset`](data::Dataset): an MNIST-style pair of IDX files, memory-mapped (or inflated
-//!   from `.gz`) and read in place.
+//! - [`Dataset`](data::Dataset): an MNIST-style pair of IDX files, read into memory (or
+//!   inflated from `.gz`; memory-mapped with `Dataset::open_mapped`) and used in place.
 //!
 //! Training turns values into 0/1 states as [`Config::binarize`] says (a fresh Bernoulli draw
 //! per value by default, as the reference notebook does). An epoch's last, shorter batch is

@@ -762,3 +762,49 @@ fn gate_runs_of_absurd_size_are_one_line_errors() {
         assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
     }
 }
+
+// Class 8: data that change under a run. Raw IDX files are read into memory when opened
+// (docs/reliability.md), so truncating them mid-run cannot raise SIGBUS: the run finishes on
+// the data it read.
+#[test]
+fn a_dataset_truncated_during_training_does_not_kill_the_run() {
+    let tmp = TempDir::new("rel-truncate");
+    let data = tmp.path().join("data");
+    dataset(&data, 256, 16, 28, 0);
+    let run = tmp.path().join("run");
+    let child = train_command(
+        data.as_os_str(),
+        run.as_os_str(),
+        &["--epochs", "1000", "--batches-per-epoch", "32"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut child = child;
+    // The lock appears once the data are open and the folder claimed: training has begun.
+    wait_for(&run.join(".rbm-lock"));
+    let images = data.join("train-images-idx3-ubyte");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&images)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let still_running = child.try_wait().unwrap().is_none();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert!(
+        still_running,
+        "the run ended before its data were truncated"
+    );
+    assert!(run.join("model.safetensors").is_file());
+    // A new run on the truncated file is refused with a one-line error naming it.
+    let again = output(&mut train_command(
+        data.as_os_str(),
+        tmp.path().join("run2").as_os_str(),
+        &[],
+    ));
+    assert_clean_failure(&again, "train-images-idx3-ubyte");
+    assert!(!tmp.path().join("run2").exists());
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use common::{TempDir, gzip, images, labels};
 use rbm::data::{
     CLASSES, Dataset, IdxFile, Split, find_dataset_in, find_file, mean_pixels, open_split,
+    open_split_mapped,
 };
 use rbm::{DatasetError, Error};
 
@@ -51,11 +52,21 @@ fn open_valid_dataset() {
     assert_eq!(ds.row(2), &[84, 91, 98, 105, 112, 119]);
     assert_eq!(ds.labels(), &[0, 1, 2, 3, 4]);
     assert_eq!(ds.label(4), 4);
-    assert!(ds.images_file().is_mapped());
+    assert!(!ds.images_file().is_mapped());
     assert_eq!(ds.images_file().path(), img);
-    // The row is a slice of the mapped file, not a copy.
+    // The row is a slice of the file's bytes, not a copy; mapped, the same.
     let file_data = ds.images_file().data().as_ptr_range();
     assert!(file_data.contains(&ds.row(1).as_ptr()));
+    let mapped = Dataset::open_mapped(&img, &lab).unwrap();
+    assert!(mapped.images_file().is_mapped() && mapped.labels_file().is_mapped());
+    assert_eq!(mapped.pixels(), ds.pixels());
+    assert!(
+        mapped
+            .images_file()
+            .data()
+            .as_ptr_range()
+            .contains(&mapped.row(1).as_ptr())
+    );
 }
 
 #[test]
@@ -131,7 +142,9 @@ fn raw_preferred_over_gz() {
     dir.write("train-labels-idx1-ubyte.gz", &gzip(&labels(&[0, 0])));
     let ds = open_split(dir.path(), Split::Train).unwrap();
     assert_eq!(ds.len(), 3);
-    assert!(ds.images_file().is_mapped() && ds.labels_file().is_mapped());
+    assert!(!ds.images_file().is_mapped() && !ds.labels_file().is_mapped());
+    let mapped = open_split_mapped(dir.path(), Split::Train).unwrap();
+    assert!(mapped.images_file().is_mapped() && mapped.labels_file().is_mapped());
     let found = find_file(dir.path(), "train-images-idx3-ubyte").unwrap();
     assert_eq!(found, dir.path().join("train-images-idx3-ubyte"));
 }

@@ -328,20 +328,87 @@ fn random_valid_headers_round_trip() {
 }
 
 #[test]
-fn raw_file_is_mapped_and_gz_file_matches() {
+fn raw_file_is_read_or_mapped_and_gz_file_matches() {
     let dir = TempDir::new("idx-files");
     let bytes = idx_bytes(0x0C, &[3, 2], &(0..24).collect::<Vec<u8>>());
-    let raw = dir.write("a-idx2-int", &bytes);
+    let raw_path = dir.write("a-idx2-int", &bytes);
     let gz = dir.write("a-idx2-int.gz", &gzip(&bytes));
-    let raw = IdxFile::open(&raw).unwrap();
+    let raw = IdxFile::open(&raw_path).unwrap();
+    let mapped = IdxFile::open_mapped(&raw_path).unwrap();
     let gz = IdxFile::open(&gz).unwrap();
-    assert!(raw.is_mapped());
+    assert!(!raw.is_mapped() && mapped.is_mapped());
     assert!(!gz.is_mapped());
-    assert_eq!(raw.bytes(), &bytes[..]);
-    assert_eq!(gz.bytes(), &bytes[..]);
-    assert_eq!(raw.header(), gz.header());
-    assert_eq!(raw.view().to_f64_vec(), gz.view().to_f64_vec());
-    assert_eq!(raw.data(), &bytes[12..]);
+    for file in [&raw, &mapped, &gz] {
+        assert_eq!(file.bytes(), &bytes[..]);
+        assert_eq!(file.header(), gz.header());
+        assert_eq!(file.view().to_f64_vec(), gz.view().to_f64_vec());
+        assert_eq!(file.data(), &bytes[12..]);
+    }
+}
+
+#[test]
+fn a_raw_file_read_is_not_affected_when_the_file_is_truncated_later() {
+    let dir = TempDir::new("idx-truncated-later");
+    let bytes = idx_bytes(0x08, &[4, 1000], &vec![7u8; 4000]);
+    let path = dir.write("a-idx2-ubyte", &bytes);
+    let file = IdxFile::open(&path).unwrap();
+    // Another program truncates the file while it is in use: a mapped file would raise
+    // SIGBUS on the next read of its lost pages; the bytes read stay as they were.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert!(file.data().iter().all(|&b| b == 7));
+    assert_eq!(file.data().len(), 4000);
+    // Opened again, the short file is refused with its sizes.
+    let err = IdxFile::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Idx {
+                kind: IdxError::Truncated {
+                    declared: 4000,
+                    available: 88
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_raw_file_is_checked_against_its_size_before_its_data_are_read() {
+    let dir = TempDir::new("idx-size-first");
+    // A header that declares 2^32 - 1 rows of 2^16 - 1 bytes over a 20-byte file: refused
+    // from the header and the file's size, without reserving the declared terabytes.
+    let mut bytes = vec![0, 0, 0x08, 2];
+    bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+    bytes.extend_from_slice(&65_535u32.to_be_bytes());
+    bytes.extend_from_slice(&[1; 8]);
+    let path = dir.write("huge-idx2-ubyte", &bytes);
+    for open in [IdxFile::open, IdxFile::open_mapped] {
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::Idx { kind: IdxError::Truncated { available: 8, .. }, path: p } if *p == path),
+            "{err}"
+        );
+    }
+    // One byte too many is trailing, read or mapped.
+    let mut long = idx_bytes(0x08, &[2], &[1, 2]);
+    long.push(0);
+    let path = dir.write("long-idx1-ubyte", &long);
+    for open in [IdxFile::open, IdxFile::open_mapped] {
+        assert!(matches!(
+            open(&path),
+            Err(Error::Idx {
+                kind: IdxError::TrailingBytes { extra: 1, .. },
+                ..
+            })
+        ));
+    }
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use common::{TempDir, data_dir};
-use rbm::data::{CLASSES, Dataset, Split, find_dataset_in, mean_pixels, open_split};
+use rbm::data::{
+    CLASSES, Dataset, Split, find_dataset_in, mean_pixels, open_split, open_split_mapped,
+};
 use sha2::{Digest, Sha256};
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -95,7 +97,7 @@ fn fashion_mnist_loads_through_gz_with_published_hashes() {
 }
 
 #[test]
-fn raw_copy_is_mapped_found_and_equal_to_gz() {
+fn raw_copy_is_read_or_mapped_found_and_equal_to_gz() {
     let Some(data) = data_dir() else { return };
     let src = data.join("mnist");
     // A dataset folder `<tmp>/mnist` with the test split raw (inflated here by flate2
@@ -120,7 +122,10 @@ fn raw_copy_is_mapped_found_and_equal_to_gz() {
     );
     assert_eq!(found.unwrap(), dir);
     let raw = open_split(&dir, Split::Test).unwrap();
-    assert!(raw.images_file().is_mapped() && raw.labels_file().is_mapped());
+    assert!(!raw.images_file().is_mapped() && !raw.labels_file().is_mapped());
+    let mapped = open_split_mapped(&dir, Split::Test).unwrap();
+    assert!(mapped.images_file().is_mapped() && mapped.labels_file().is_mapped());
+    assert_eq!(mapped.images_file().bytes(), raw.images_file().bytes());
     let gz = open_split(&src, Split::Test).unwrap();
     assert!(!gz.images_file().is_mapped());
     assert_eq!(raw.images_file().bytes(), gz.images_file().bytes());

@@ -34,6 +34,16 @@ impl Dataset {
         Self::from_idx(IdxFile::open(images)?, IdxFile::open(labels)?)
     }
 
+    /// [`open`](Self::open) with raw files memory-mapped instead of read: zero-copy, on the
+    /// condition that the files are not modified or truncated while the dataset lives (see
+    /// [`IdxFile::open_mapped`]: a truncated mapped file ends the process with `SIGBUS`).
+    ///
+    /// # Errors
+    /// Those of [`open`](Self::open).
+    pub fn open_mapped(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+        Self::from_idx(IdxFile::open_mapped(images)?, IdxFile::open_mapped(labels)?)
+    }
+
     /// Checks that `images` (u8, dims `[n, rows, cols]`, rows and cols ≥ 1) and `labels`
     /// (u8, dims `[n]`) form a dataset, scanning every label once.
     ///
@@ -232,7 +242,8 @@ pub fn find_file(dir: &Path, file: &'static str) -> Result<PathBuf> {
     })
 }
 
-/// Opens one split of the dataset in folder `dir`, each file raw or gzip'd (raw preferred).
+/// Opens one split of the dataset in folder `dir`, each file raw or gzip'd (raw preferred),
+/// read into memory ([`Dataset::open`]).
 ///
 /// # Errors
 /// [`DatasetError::MissingFile`] when a file is absent, then those of [`Dataset::open`].
@@ -240,6 +251,17 @@ pub fn open_split(dir: &Path, split: Split) -> Result<Dataset> {
     let images = find_file(dir, split.images_file())?;
     let labels = find_file(dir, split.labels_file())?;
     Dataset::open(images, labels)
+}
+
+/// [`open_split`] with raw files memory-mapped ([`Dataset::open_mapped`], and its condition:
+/// the files must not change while the dataset lives).
+///
+/// # Errors
+/// Those of [`open_split`].
+pub fn open_split_mapped(dir: &Path, split: Split) -> Result<Dataset> {
+    let images = find_file(dir, split.images_file())?;
+    let labels = find_file(dir, split.labels_file())?;
+    Dataset::open_mapped(images, labels)
 }
 
 /// The folders searched for datasets, in order: `$RBM_DATA` (if set and not empty), `./data`,

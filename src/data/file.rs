@@ -1,8 +1,10 @@
-//! IDX files on disk: memory-mapped when raw, inflated into memory when gzip'd.
+//! IDX files on disk: read into memory (raw files, after their header has been checked
+//! against the file's size), inflated into memory (gzip'd files), or — on request, with
+//! [`IdxFile::open_mapped`] — memory-mapped.
 //!
-//! This is the only module that maps files. [`IdxFile::open`] validates the whole file with
-//! [`idx::parse`] before handing out any view, so every [`IdxView`] it
-//! gives is of a file whose length matches its header exactly.
+//! This is the only module that maps files. Every constructor validates the whole file with
+//! [`idx::parse`] before handing out any view, so every [`IdxView`] it gives is of a file
+//! whose length matches its header exactly.
 //!
 //! gzip'd IDX data goes through one function whatever its source: [`IdxFile::open`] (a `.gz`
 //! path), [`IdxFile::from_gzip_reader`] (any [`Read`]) and [`IdxFile::from_gzip_bytes`] (the
@@ -32,10 +34,19 @@ const GZ_FIRST_RESERVE: usize = 1 << 20;
 /// Where the bytes of an [`IdxFile`] live.
 #[derive(Debug)]
 enum Storage {
-    /// A raw file, mapped read-only.
+    /// A raw file, mapped read-only ([`IdxFile::open_mapped`]).
     Mapped(Mmap),
-    /// An inflated `.gz` file, or bytes handed over by the caller.
+    /// A raw file read, an inflated `.gz` file, or bytes handed over by the caller.
     Owned(Vec<u8>),
+}
+
+/// How [`IdxFile`] holds a raw file's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Read into memory: a file changed later cannot affect the run.
+    Read,
+    /// Mapped: no copy, but the file must stay as it is while mapped.
+    Map,
 }
 
 impl Storage {
@@ -47,8 +58,9 @@ impl Storage {
     }
 }
 
-/// A validated IDX file: its header and its bytes (header and data), either memory-mapped
-/// (raw files) or in memory (`.gz` files and [`from_bytes`](Self::from_bytes)).
+/// A validated IDX file: its header and its bytes (header and data), in memory (read or
+/// inflated by [`open`](Self::open), or given to [`from_bytes`](Self::from_bytes)) or
+/// memory-mapped ([`open_mapped`](Self::open_mapped)).
 #[derive(Debug)]
 pub struct IdxFile {
     path: PathBuf,
@@ -57,24 +69,42 @@ pub struct IdxFile {
 }
 
 impl IdxFile {
-    /// Opens and validates an IDX file. A path ending in `.gz` is inflated into memory (its
-    /// buffer is sized by the IDX header, and a stream that inflates past the declared size is
-    /// rejected without reading further); any other file is memory-mapped.
+    /// Opens and validates an IDX file, reading it into memory: a path ending in `.gz` is
+    /// inflated (its buffer is sized by the IDX header, and a stream that inflates past the
+    /// declared size is rejected without reading further); any other file's header is
+    /// checked against the file's size before its data are read. Nothing that happens to the
+    /// file afterwards (another program rewriting or truncating it) can affect the bytes
+    /// returned.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] with [`DatasetError::IsDirectory`] for a folder (or
+    /// [`DatasetError::NotAFile`] for a FIFO, a device…), [`Error::Io`] when the file cannot
+    /// be opened or read (kind `OutOfMemory` when its declared size cannot be held),
+    /// [`Error::Idx`] when its contents (or its gzip stream) are not a valid IDX file, or
+    /// when it changed size while it was read. Every error carries `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<IdxFile> {
+        Self::open_as(path.as_ref(), Access::Read)
+    }
+
+    /// Opens and validates an IDX file as [`open`](Self::open) does, but maps a raw file
+    /// instead of reading it: no copy and no up-front read, for datasets larger than memory
+    /// would comfortably hold. A `.gz` file is inflated into memory as by `open`.
     ///
     /// # Assumption on mapped files
     /// A raw file is mapped read-only and read in place. The file must not be modified or
     /// truncated by anyone (this process or another) while the returned `IdxFile` is alive:
     /// the header was validated at open time, and a change under the mapping would make the
-    /// data change under shared references (or, if truncated, make reading it raise `SIGBUS`).
-    /// Datasets are read-only inputs, so this holds in normal use; copy the file first when it
-    /// may not.
+    /// data change under shared references, or — if the file is truncated — make reading it
+    /// end the process with the signal `SIGBUS`, which no error can report. Use
+    /// [`open`](Self::open) when that may happen.
     ///
     /// # Errors
-    /// [`Error::Dataset`] with [`DatasetError::IsDirectory`] for a folder, [`Error::Io`] when
-    /// the file cannot be opened or read, [`Error::Idx`] when its contents (or its gzip
-    /// stream) are not a valid IDX file. Every error carries `path`.
-    pub fn open(path: impl AsRef<Path>) -> Result<IdxFile> {
-        let path = path.as_ref();
+    /// Those of [`open`](Self::open).
+    pub fn open_mapped(path: impl AsRef<Path>) -> Result<IdxFile> {
+        Self::open_as(path.as_ref(), Access::Map)
+    }
+
+    fn open_as(path: &Path, access: Access) -> Result<IdxFile> {
         let is_dir = |meta: &std::fs::Metadata| {
             meta.is_dir().then(|| Error::Dataset {
                 path: path.to_path_buf(),
@@ -101,7 +131,10 @@ impl IdxFile {
         if path.extension().is_some_and(|e| e == "gz") {
             return Self::from_gzip_reader(file, path);
         }
-        let storage = map(path, &file, meta.len())?;
+        let storage = match access {
+            Access::Read => Storage::Owned(read_raw(path, file, meta.len())?),
+            Access::Map => map(path, &file, meta.len())?,
+        };
         Self::validate(path.to_path_buf(), storage)
     }
 
@@ -182,10 +215,77 @@ impl IdxFile {
         &self.storage.bytes()[self.header.header_len..]
     }
 
-    /// Whether the bytes are a memory map of the file (raw files) rather than a buffer.
+    /// Whether the bytes are a memory map of the file (raw files opened with
+    /// [`open_mapped`](Self::open_mapped)) rather than a buffer.
     pub fn is_mapped(&self) -> bool {
         matches!(self.storage, Storage::Mapped(_))
     }
+}
+
+/// Reads a raw IDX file of `len` bytes (its size when opened): the header first, checked
+/// against `len`, then exactly the declared data into a buffer reserved once. A file that
+/// changed size meanwhile is reported as truncated, or as having trailing bytes.
+fn read_raw(path: &Path, mut file: File, len: u64) -> Result<Vec<u8>> {
+    let idx_err = |kind| Error::Idx {
+        path: path.to_path_buf(),
+        kind,
+    };
+    let io_err = |e| Error::io(path, e);
+    let mut head = [0u8; MAGIC_LEN + 4 * idx::MAX_DIMS as usize];
+    let got = read_full(&mut file, &mut head[..MAGIC_LEN]).map_err(io_err)?;
+    if got == 0 {
+        return Err(idx_err(IdxError::TooShort { len: 0 }));
+    }
+    let header_len = idx::header_len(&head[..got]).map_err(idx_err)?;
+    let got = MAGIC_LEN + read_full(&mut file, &mut head[MAGIC_LEN..header_len]).map_err(io_err)?;
+    let header = idx::parse_header(&head[..got]).map_err(idx_err)?;
+    // The size the file has against the size its header declares, before any allocation.
+    let available = len.saturating_sub(header.header_len as u64);
+    if available != header.data_len {
+        let err = if available < header.data_len {
+            IdxError::Truncated {
+                declared: header.data_len,
+                available,
+            }
+        } else {
+            IdxError::TrailingBytes {
+                declared: header.data_len,
+                extra: available - header.data_len,
+            }
+        };
+        return Err(idx_err(err));
+    }
+    let total = header.total_len().map_err(idx_err)?;
+    let mut buf = Vec::new();
+    let reserved = usize::try_from(total)
+        .ok()
+        .and_then(|size| buf.try_reserve_exact(size).ok());
+    if reserved.is_none() {
+        let msg = format!("cannot reserve {total} bytes to read the file into memory");
+        return Err(Error::io(
+            path,
+            io::Error::new(io::ErrorKind::OutOfMemory, msg),
+        ));
+    }
+    buf.extend_from_slice(&head[..header_len]);
+    let read = (&mut file)
+        .take(header.data_len)
+        .read_to_end(&mut buf)
+        .map_err(io_err)? as u64;
+    if read < header.data_len {
+        return Err(idx_err(IdxError::Truncated {
+            declared: header.data_len,
+            available: read,
+        }));
+    }
+    // A file that grew while it was read: at least one byte more than declared.
+    if read_full(&mut file, &mut [0u8; 1]).map_err(io_err)? != 0 {
+        return Err(idx_err(IdxError::TrailingBytes {
+            declared: header.data_len,
+            extra: 1,
+        }));
+    }
+    Ok(buf)
 }
 
 /// Maps a raw file of `len` bytes; an empty file is reported as too short without mapping

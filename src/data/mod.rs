@@ -27,7 +27,7 @@ pub mod rows;
 pub use batch::{Batches, Binarize, EPOCH_TAG, Order, fill_batch};
 pub use dataset::{
     CLASSES, DATA_ENV, Dataset, Split, find_dataset, find_dataset_in, find_file, mean_pixels,
-    open_split, search_roots,
+    open_split, open_split_mapped, search_roots,
 };
 pub use file::IdxFile;
 pub use idx::{ElemType, IdxHeader, IdxView, MAX_DIMS, parse, parse_header};
