@@ -1,5 +1,6 @@
 //! After the first step, a training step on 0/1 data allocates nothing, on any thread
-//! (counting global allocator), and holds no new memory.
+//! (counting global allocator), and holds no new memory. And writing a model file or a
+//! checkpoint holds no copy of it in memory.
 //!
 //! The step's own buffers are allocated once. The only allocations left are those of
 //! `matrixmultiply::sgemm` (its packing buffer, on every call), which runs only when a pass
@@ -7,6 +8,7 @@
 //! half ones.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rbm::train::{FastWeights, Method, Tempering, TrainConfig, Trainer};
@@ -19,10 +21,20 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Whether this thread's allocations count in [`LARGEST_HERE`].
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
+}
+/// The largest allocation of a thread while it was [`TRACKED`].
+static LARGEST_HERE: AtomicUsize = AtomicUsize::new(0);
+
 fn record(size: usize) {
     ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     LIVE_BYTES.fetch_add(size, Ordering::Relaxed);
     LARGEST.fetch_max(size, Ordering::Relaxed);
+    if TRACKED.with(Cell::get) {
+        LARGEST_HERE.fetch_max(size, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
@@ -51,8 +63,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Held by each test: the counts are of every thread, so the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn training_steps_after_the_first_do_not_allocate() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -183,4 +199,57 @@ fn sharp_configs() -> Vec<TrainConfig> {
             ..TrainConfig::default()
         },
     ]
+}
+
+/// The largest allocation `f` makes on this thread.
+fn largest_allocation(f: impl FnOnce()) -> usize {
+    LARGEST_HERE.store(0, Ordering::Relaxed);
+    TRACKED.with(|t| t.set(true));
+    f();
+    TRACKED.with(|t| t.set(false));
+    LARGEST_HERE.load(Ordering::Relaxed)
+}
+
+/// Issue #17, class 6: a model that fits in memory for training also fits for writing. The
+/// files are streamed from the parameters (header, then each tensor), so the largest
+/// allocation of a save is the write buffer (64 KiB), not the 12.5 MB file.
+#[test]
+fn saving_a_model_or_checkpoint_holds_no_copy_of_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    use rbm::checkpoint::{Checkpoint, save_checkpoint};
+    use rbm::train::{RunPosition, Schedule};
+    let model = Rbm::new(784, 4000, 1).unwrap();
+    let dir = std::env::temp_dir().join(format!("rbm-write-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    let largest = largest_allocation(|| rbm::save_model(&path, &model, Some("{}")).unwrap());
+    assert!(
+        largest <= 1 << 17,
+        "a save allocated {largest} bytes at once"
+    );
+    assert_eq!(rbm::load_model(&path).unwrap().model, model);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        rbm::model_file::serialize_model(&model, Some("{}")).unwrap()
+    );
+    let config = TrainConfig {
+        momentum: 0.5,
+        ..TrainConfig::default()
+    };
+    let trainer = Trainer::new(&model, config).unwrap();
+    let schedule = Schedule {
+        epochs: 1,
+        batches_per_epoch: None,
+        order: rbm::data::Order::Sequential,
+        binarize: rbm::data::Binarize::Stochastic,
+        drop_last: true,
+    };
+    let c = Checkpoint::of(&model, &trainer, &schedule, &RunPosition::default());
+    let path = dir.join("checkpoint.safetensors");
+    let largest = largest_allocation(|| save_checkpoint(&path, &c).unwrap());
+    assert!(
+        largest <= 1 << 17,
+        "a checkpoint save allocated {largest} bytes at once"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -29,6 +29,18 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// names no file or something other than a regular file, if its folder is missing or not
 /// writable, or if the temporary file cannot be created, written, synced or renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of the bytes that `write` writes (through a buffer) to the temporary
+/// file: a file written in parts, never held whole in memory.
+///
+/// # Errors
+/// Those of [`write_atomic`]; an error of `write` is reported naming `path`.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
     let Some(name) = path.file_name() else {
         return Err(Error::io(
             path,
@@ -37,12 +49,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     check_target(path)?;
     let dir = folder_of(path);
-    let (temp, mut file) = create_temp(dir, name).map_err(|e| Error::io(path, e))?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
+    let (temp, file) = create_temp(dir, name).map_err(|e| Error::io(path, e))?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, file);
+    let written = write(&mut out)
+        .and_then(|()| out.flush())
+        .and_then(|()| out.get_ref().sync_all())
         .map_err(|e| Error::io(path, e));
-    drop(file);
+    drop(out);
     let renamed = written.and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
     if renamed.is_err() {
         // Best effort: the error that matters is the one already in hand.

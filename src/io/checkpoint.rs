@@ -95,10 +95,10 @@ use safetensors::tensor::TensorInfo;
 
 use crate::data::rows::first_outside_unit_interval;
 use crate::error::{Error, ModelFileError, Result};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::write_atomic_with;
 use crate::io::model_file::{
-    FORMAT_KEY, LeF32, VERSION_KEY, check_finite, check_json, read_f32, read_file, read_header,
-    serialize_sorted,
+    Encoded, FORMAT_KEY, LeF32, VERSION_KEY, check_finite, check_json, encode_sorted, read_f32,
+    read_file, read_header,
 };
 use crate::model::{MAX_PARAMETER, Rbm, all_in_safe_range};
 use crate::train::{
@@ -193,11 +193,11 @@ struct StateJson {
 /// [`Error::ModelFile`] with the error of [`serialize_checkpoint`] (nothing is written);
 /// [`Error::Io`] naming the temporary file or `path` if writing or renaming fails.
 pub fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<()> {
-    let bytes = serialize_checkpoint(checkpoint).map_err(|kind| Error::ModelFile {
+    let encoded = encode_checkpoint(checkpoint).map_err(|kind| Error::ModelFile {
         path: path.to_path_buf(),
         kind,
     })?;
-    write_atomic(path, &bytes)
+    write_atomic_with(path, |w| encoded.write_to(w))
 }
 
 /// The bytes [`save_checkpoint`] writes. Refuses what [`parse_checkpoint`] would refuse, so
@@ -208,6 +208,11 @@ pub fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<()> {
 /// [`ModelFileError::Metadata`] if `run` is not valid JSON or a statistic is not finite;
 /// [`ModelFileError::Inconsistent`] if the parts disagree (as [`parse_checkpoint`] checks).
 pub fn serialize_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, ModelFileError> {
+    encode_checkpoint(c)?.to_bytes()
+}
+
+/// The checkpoint file of `c`, ready to write (see [`serialize_checkpoint`]).
+fn encode_checkpoint(c: &Checkpoint) -> Result<Encoded<'_>, ModelFileError> {
     let (v, h) = (c.model.n_visible(), c.model.n_hidden());
     let mut tensors: Vec<(&'static str, Vec<usize>, &[f32])> = vec![
         ("W", vec![h, v], c.model.weights()),
@@ -266,7 +271,7 @@ pub fn serialize_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, ModelFileError> {
     let views = tensors
         .into_iter()
         .map(|(name, shape, values)| (name, LeF32 { shape, values }));
-    serialize_sorted(views, metadata)
+    encode_sorted(views, metadata)
 }
 
 /// Reads the checkpoint at `path`.

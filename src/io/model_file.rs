@@ -60,14 +60,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors, View};
 
 use crate::error::{Error, ModelFileError, Result};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::write_atomic_with;
 use crate::model::Rbm;
 
 /// The metadata key naming the file's format.
@@ -137,11 +137,11 @@ impl ModelFile {
 ///   temporary file), or cannot be renamed over `path` (naming `path`).
 pub fn save_model(path: impl AsRef<Path>, model: &Rbm, config_json: Option<&str>) -> Result<()> {
     let path = path.as_ref();
-    let bytes = serialize_model(model, config_json).map_err(|kind| Error::ModelFile {
+    let encoded = encode_model(model, config_json).map_err(|kind| Error::ModelFile {
         path: path.to_path_buf(),
         kind,
     })?;
-    write_atomic(path, &bytes)
+    write_atomic_with(path, |w| encoded.write_to(w))
 }
 
 /// The bytes of the model file of `model` with `config_json` in its metadata: what
@@ -150,8 +150,18 @@ pub fn save_model(path: impl AsRef<Path>, model: &Rbm, config_json: Option<&str>
 /// # Errors
 /// [`ModelFileError::NonFinite`] if a parameter is NaN or infinite;
 /// [`ModelFileError::Metadata`] if `config_json` is not valid JSON;
-/// [`ModelFileError::Format`] if safetensors cannot serialize the header (over 100 MB).
+/// [`ModelFileError::Format`] if the header would be over safetensors' 100 MB;
+/// [`ModelFileError::TooLarge`] if the bytes cannot be held in memory ([`save_model`] writes
+/// them without holding them).
 pub fn serialize_model(model: &Rbm, config_json: Option<&str>) -> Result<Vec<u8>, ModelFileError> {
+    encode_model(model, config_json)?.to_bytes()
+}
+
+/// The model file of `model`, ready to write.
+fn encode_model<'a>(
+    model: &'a Rbm,
+    config_json: Option<&str>,
+) -> Result<Encoded<'a>, ModelFileError> {
     let (v, h) = (model.n_visible(), model.n_hidden());
     let tensors = [
         ("W", vec![h, v], model.weights()),
@@ -172,53 +182,109 @@ pub fn serialize_model(model: &Rbm, config_json: Option<&str>) -> Result<Vec<u8>
     let views = tensors
         .into_iter()
         .map(|(name, shape, values)| (name, LeF32 { shape, values }));
-    serialize_sorted(views, metadata)
+    encode_sorted(views, metadata)
 }
 
-/// `safetensors::serialize`, then the header rewritten with its keys in sorted order, so that
-/// the same tensors and metadata always give the same bytes (safetensors writes the metadata
-/// in the iteration order of a `HashMap`, which changes from run to run).
-pub(crate) fn serialize_sorted<'a>(
+/// A safetensors file ready to be written: its length prefix and header, then the tensors'
+/// values, which are written from where they are (no copy of the file is made in memory).
+pub(crate) struct Encoded<'a> {
+    /// The 8-byte length, the JSON header with its keys in sorted order, and the spaces that
+    /// pad it to a multiple of 8 bytes — as `safetensors::serialize` writes it, but sorted:
+    /// the same tensors and metadata always give the same bytes (safetensors writes the
+    /// metadata in the iteration order of a `HashMap`).
+    header: Vec<u8>,
+    /// The tensors in file order (by name, as safetensors orders tensors of one dtype).
+    tensors: Vec<&'a [f32]>,
+}
+
+impl Encoded<'_> {
+    /// The file's size in bytes.
+    fn len(&self) -> usize {
+        self.tensors
+            .iter()
+            .map(|t| size_of_val(*t))
+            .fold(self.header.len(), usize::saturating_add)
+    }
+
+    /// Writes the file to `w`: the header, then each tensor little-endian.
+    pub(crate) fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(&self.header)?;
+        for t in &self.tensors {
+            if cfg!(target_endian = "little") {
+                w.write_all(bytemuck::cast_slice(t))?;
+            } else {
+                for chunk in t.chunks(1 << 14) {
+                    let le: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    w.write_all(&le)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's bytes in memory.
+    ///
+    /// # Errors
+    /// [`ModelFileError::TooLarge`] if they cannot be allocated.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, ModelFileError> {
+        let len = self.len();
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(len)
+            .map_err(|_| ModelFileError::TooLarge { bytes: len as u64 })?;
+        self.write_to(&mut bytes)
+            .map_err(|e| ModelFileError::Format(e.to_string()))?;
+        Ok(bytes)
+    }
+}
+
+/// The safetensors file of `views` (f32 tensors) and `metadata`, with its header sorted (see
+/// [`Encoded`]).
+///
+/// # Errors
+/// [`ModelFileError::Inconsistent`] if a tensor's values do not fill its shape;
+/// [`ModelFileError::Format`] if the header would be over safetensors' 100 MB.
+pub(crate) fn encode_sorted<'a>(
     views: impl IntoIterator<Item = (&'a str, LeF32<'a>)>,
     metadata: HashMap<String, String>,
-) -> Result<Vec<u8>, ModelFileError> {
-    let views: Vec<(&str, LeF32<'a>)> = views.into_iter().collect();
-    // safetensors builds the file in memory with infallible allocations: probe that the
-    // file's size (plus room for the header) can be allocated, so that a model too large to
-    // write is an error, not an abort (each tensor's little-endian copy comes on top only on
-    // big-endian hosts).
-    let size = views
-        .iter()
-        .map(|(_, v)| v.data_len())
-        .chain(metadata.iter().map(|(k, v)| k.len() + v.len()))
-        .try_fold(1usize << 16, usize::checked_add);
-    let fits = size.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
-    if !fits {
-        return Err(ModelFileError::TooLarge {
-            bytes: size.map_or(u64::MAX, |n| n as u64),
+) -> Result<Encoded<'a>, ModelFileError> {
+    let mut views: Vec<(&str, LeF32<'a>)> = views.into_iter().collect();
+    views.sort_by_key(|(name, _)| *name);
+    let mut header = BTreeMap::new();
+    let mut offset = 0usize;
+    for (name, view) in &views {
+        if view.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(view.values.len()) {
+            return Err(ModelFileError::Inconsistent(format!(
+                "{name} has {} values, not a whole {:?}",
+                view.values.len(),
+                view.shape
+            )));
+        }
+        let end = offset.saturating_add(size_of_val(view.values));
+        let info = serde_json::json!({
+            "dtype": "F32", "shape": view.shape, "data_offsets": [offset, end],
         });
+        header.insert((*name).to_owned(), info);
+        offset = end;
     }
-    let mut bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
-    let header_len = bytes
-        .first_chunk::<N_LEN>()
-        .and_then(|n| usize::try_from(u64::from_le_bytes(*n)).ok())
-        .filter(|&n| n <= bytes.len() - N_LEN)
-        .ok_or_else(|| ModelFileError::Format("safetensors wrote no header".into()))?;
-    let header = &mut bytes[N_LEN..N_LEN + header_len];
-    // serde_json's maps are sorted (BTreeMap); the compact text is as long as the original,
-    // whose trailing spaces pad the data to an 8-byte boundary.
-    let sorted = serde_json::from_slice::<serde_json::Value>(header)
-        .map(|v| v.to_string())
-        .map_err(|e| ModelFileError::Format(format!("safetensors wrote a bad header: {e}")))?;
-    if sorted.len() > header_len {
-        return Err(ModelFileError::Format(
-            "the sorted header is longer than safetensors' own".into(),
-        ));
+    let metadata: BTreeMap<String, String> = metadata.into_iter().collect();
+    header.insert("__metadata__".to_owned(), serde_json::json!(metadata));
+    let mut json = serde_json::to_string(&header)
+        .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?
+        .into_bytes();
+    json.resize(json.len().next_multiple_of(N_LEN), b' ');
+    if json.len() > MAX_HEADER_SIZE {
+        return Err(ModelFileError::Format(format!(
+            "cannot serialize: a header of {} bytes is over safetensors' {MAX_HEADER_SIZE}",
+            json.len()
+        )));
     }
-    header.fill(b' ');
-    header[..sorted.len()].copy_from_slice(sorted.as_bytes());
-    Ok(bytes)
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&json);
+    Ok(Encoded {
+        header: bytes,
+        tensors: views.into_iter().map(|(_, v)| v.values).collect(),
+    })
 }
 
 /// Reads the model file at `path`.
@@ -585,6 +651,105 @@ impl View for LeF32<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer before [`encode_sorted`]: `safetensors::serialize` with its header sorted
+    /// afterwards, kept as the oracle of the bytes.
+    fn safetensors_sorted<'a>(
+        views: impl IntoIterator<Item = (&'a str, LeF32<'a>)>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<u8>, ModelFileError> {
+        let views: Vec<(&str, LeF32<'a>)> = views.into_iter().collect();
+        // safetensors builds the file in memory with infallible allocations: probe that the
+        // file's size (plus room for the header) can be allocated, so that a model too large to
+        // write is an error, not an abort (each tensor's little-endian copy comes on top only on
+        // big-endian hosts).
+        let size = views
+            .iter()
+            .map(|(_, v)| v.data_len())
+            .chain(metadata.iter().map(|(k, v)| k.len() + v.len()))
+            .try_fold(1usize << 16, usize::checked_add);
+        let fits = size.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
+        if !fits {
+            return Err(ModelFileError::TooLarge {
+                bytes: size.map_or(u64::MAX, |n| n as u64),
+            });
+        }
+        let mut bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| ModelFileError::Format(format!("cannot serialize: {e}")))?;
+        let header_len = bytes
+            .first_chunk::<N_LEN>()
+            .and_then(|n| usize::try_from(u64::from_le_bytes(*n)).ok())
+            .filter(|&n| n <= bytes.len() - N_LEN)
+            .ok_or_else(|| ModelFileError::Format("safetensors wrote no header".into()))?;
+        let header = &mut bytes[N_LEN..N_LEN + header_len];
+        // serde_json's maps are sorted (BTreeMap); the compact text is as long as the original,
+        // whose trailing spaces pad the data to an 8-byte boundary.
+        let sorted = serde_json::from_slice::<serde_json::Value>(header)
+            .map(|v| v.to_string())
+            .map_err(|e| ModelFileError::Format(format!("safetensors wrote a bad header: {e}")))?;
+        if sorted.len() > header_len {
+            return Err(ModelFileError::Format(
+                "the sorted header is longer than safetensors' own".into(),
+            ));
+        }
+        header.fill(b' ');
+        header[..sorted.len()].copy_from_slice(sorted.as_bytes());
+        Ok(bytes)
+    }
+
+    /// The streaming writer gives safetensors' bytes, sorted as before, for tensors of odd
+    /// sizes, empty ones and metadata values that need escaping; and what it writes reads
+    /// back.
+    #[test]
+    fn the_streamed_file_is_byte_identical_to_safetensors_sorted() {
+        let values: Vec<f32> = (0..1000).map(|k| (k as f32 * 0.37).sin() * 1e3).collect();
+        for (v, h) in [(1, 1), (3, 2), (7, 5), (28, 13), (0, 4), (31, 31)] {
+            let names = ["W", "v_bias", "h_bias", "momentum.W", "chains"];
+            let shapes = [vec![h, v], vec![v], vec![h], vec![h, v], vec![2, v]];
+            let tensors: Vec<_> = names
+                .iter()
+                .zip(&shapes)
+                .map(|(&n, s)| (n, s.clone(), &values[..s.iter().product::<usize>()]))
+                .collect();
+            let views = || {
+                tensors.iter().map(|(n, shape, values)| {
+                    (
+                        *n,
+                        LeF32 {
+                            shape: shape.clone(),
+                            values,
+                        },
+                    )
+                })
+            };
+            let metadata = HashMap::from([
+                ("format".to_owned(), "rbm".to_owned()),
+                (
+                    "config".to_owned(),
+                    format!(r#"{{"a":"é\n\"{v}\"","b":[{h}]}}"#),
+                ),
+                ("z".to_owned(), "\u{1}\t".to_owned()),
+            ]);
+            let streamed = encode_sorted(views(), metadata.clone())
+                .unwrap()
+                .to_bytes()
+                .unwrap();
+            let oracle = safetensors_sorted(views(), metadata).unwrap();
+            assert_eq!(streamed, oracle, "{v}–{h}");
+        }
+        // A tensor whose values do not fill its shape is refused.
+        let bad = [(
+            "W",
+            LeF32 {
+                shape: vec![2, 3],
+                values: &values[..5],
+            },
+        )];
+        assert!(matches!(
+            encode_sorted(bad, HashMap::new()),
+            Err(ModelFileError::Inconsistent(_))
+        ));
+    }
 
     /// A header with `entries` (JSON object members) and `data_len` zero bytes of data.
     fn raw_file(entries: &str, data_len: usize) -> Vec<u8> {
