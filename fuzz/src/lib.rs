@@ -29,6 +29,7 @@ use rbm::{Error, IdxError, StreamKey};
 pub fn idx_parse(data: &[u8]) -> bool {
     let header = idx::parse_header(data);
     let from_bytes = IdxFile::from_bytes(data.to_vec());
+    check_raw_reader(data, &from_bytes);
     match idx::parse(data) {
         Ok(view) => {
             let header = header.expect("parse accepted bytes that parse_header refuses");
@@ -93,6 +94,34 @@ pub fn idx_gzip(data: &[u8]) -> bool {
         let split = usize::from(mode >> 1);
         let members = (split > 0).then(|| rest.len() * split / 128);
         idx_gzip_plain(rest, members)
+    }
+}
+
+/// The raw-file reader ([`IdxFile::from_raw_reader`]) on `data`: with the true length it
+/// agrees with `from_bytes` (`expected`) exactly, errors included; with a length off by a
+/// little either way (a file that changed size while it was read) it refuses the bytes.
+fn check_raw_reader(data: &[u8], expected: &rbm::Result<IdxFile>) {
+    let len = data.len() as u64;
+    match (IdxFile::from_raw_reader(data, len, IN_MEMORY), expected) {
+        (Ok(file), Ok(want)) => assert_eq!(file.bytes(), want.bytes()),
+        (Err(Error::Idx { kind, .. }), Err(Error::Idx { kind: want, .. })) => {
+            assert_eq!(&kind, want);
+        }
+        (got, want) => panic!("from_raw_reader gave {got:?}, from_bytes {want:?}"),
+    }
+    for wrong in [
+        len.saturating_sub(1),
+        len + 1,
+        len.saturating_sub(8),
+        len + 8,
+    ] {
+        if wrong != len {
+            match IdxFile::from_raw_reader(data, wrong, IN_MEMORY) {
+                Ok(_) => panic!("a stream of {len} bytes accepted as {wrong}"),
+                Err(Error::Idx { .. } | Error::Io { .. }) => {}
+                Err(other) => panic!("unexpected error {other:?}"),
+            }
+        }
     }
 }
 

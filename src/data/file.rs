@@ -160,6 +160,27 @@ impl IdxFile {
         Self::validate(path, Storage::Owned(bytes))
     }
 
+    /// Reads and validates a raw IDX stream of `len` bytes (a file's size, a length sent
+    /// ahead of the data) from `reader`, as [`open`](Self::open) reads a raw file: the header
+    /// first, checked against `len` before anything is allocated, then exactly the declared
+    /// bytes; errors name `path`. For a stream that really holds `len` bytes the result is
+    /// that of [`from_bytes`](Self::from_bytes) on them, errors included.
+    ///
+    /// # Errors
+    /// [`Error::Idx`] for an invalid header, a `len` other than the header's size, or a stream
+    /// shorter ([`IdxError::Truncated`]) or longer ([`IdxError::TrailingBytes`]) than `len`;
+    /// [`Error::Io`] when `reader` fails, or (kind `OutOfMemory`) when the declared size
+    /// cannot be held in memory.
+    pub fn from_raw_reader(
+        reader: impl Read,
+        len: u64,
+        path: impl Into<PathBuf>,
+    ) -> Result<IdxFile> {
+        let path = path.into();
+        let bytes = read_raw(&path, reader, len)?;
+        Self::validate(path, Storage::Owned(bytes))
+    }
+
     /// Inflates and validates gzip'd IDX bytes held in memory (see
     /// [`from_gzip_reader`](Self::from_gzip_reader)); errors report the path `<bytes>`.
     ///
@@ -223,9 +244,11 @@ impl IdxFile {
 }
 
 /// Reads a raw IDX file of `len` bytes (its size when opened): the header first, checked
-/// against `len`, then exactly the declared data into a buffer reserved once. A file that
-/// changed size meanwhile is reported as truncated, or as having trailing bytes.
-fn read_raw(path: &Path, mut file: File, len: u64) -> Result<Vec<u8>> {
+/// against `len`, then exactly the declared data into a buffer reserved once. Nothing past
+/// `len` is read but one byte, to report a file that grew as having trailing bytes; a file
+/// that shrank is reported as truncated.
+fn read_raw(path: &Path, mut stream: impl Read, len: u64) -> Result<Vec<u8>> {
+    let mut file = (&mut stream).take(len);
     let idx_err = |kind| Error::Idx {
         path: path.to_path_buf(),
         kind,
@@ -279,7 +302,7 @@ fn read_raw(path: &Path, mut file: File, len: u64) -> Result<Vec<u8>> {
         }));
     }
     // A file that grew while it was read: at least one byte more than declared.
-    if read_full(&mut file, &mut [0u8; 1]).map_err(io_err)? != 0 {
+    if read_full(&mut stream, &mut [0u8; 1]).map_err(io_err)? != 0 {
         return Err(idx_err(IdxError::TrailingBytes {
             declared: header.data_len,
             extra: 1,
