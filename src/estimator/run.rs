@@ -169,6 +169,20 @@ impl Estimator {
     /// # Errors
     /// [`Error::NotFitted`] without a model; those of [`fit_observed`](Self::fit_observed);
     /// [`Error::Config`] if `position` is not within the schedule.
+    ///
+    /// ```
+    /// use rbm::prelude::*;
+    /// use rbm::train::RunPosition;
+    /// let data = rbm::datasets::bars_and_stripes(2);
+    /// let rows = Rows::new(&data, 4)?;
+    /// let mut rbm = Estimator::new(Config::default().hidden(4).epochs(3).batch_size(2));
+    /// // From the start of epoch 1 (after `initialize`, the model of step 0).
+    /// let mut at = RunPosition { epoch: 1, ..RunPosition::default() };
+    /// rbm.initialize(&rows)?.fit_from(&rows, &mut at, &mut ())?;
+    /// assert_eq!((at.epoch, rbm.trainer().unwrap().steps()), (3, 2 * 3));
+    /// assert!(rbm.fit_from(&rows, &mut RunPosition { epoch: 9, ..at }, &mut ()).is_err());
+    /// # Ok::<(), rbm::Error>(())
+    /// ```
     pub fn fit_from(
         &mut self,
         data: &(impl RowSource + ?Sized),
