@@ -233,7 +233,11 @@ pub fn train_dataset_from(
                     key.derive(trainer.steps()),
                     rows,
                 )?;
-                trainer.step(model, rows)
+                if ds.values_in_unit_interval() {
+                    trainer.step(model, rows)
+                } else {
+                    trainer.step_finite(model, rows)
+                }
             })?;
             position.batch += 1;
             position.loss_sum += s.loss;
