@@ -240,12 +240,19 @@ impl Estimator {
         };
         let run = serde_json::to_string(&saved)
             .map_err(|e| Error::config("settings", "values JSON can record", e))?;
+        let state = trainer.state();
+        // The steps as batches of the first epoch (the epochs' history is in `run`).
+        let batch = usize::try_from(state.steps)
+            .map_err(|_| Error::config("steps", "at most usize::MAX", state.steps))?;
         let checkpoint = Checkpoint {
             model: fitted.model.clone(),
             config: trainer.config().clone(),
-            schedule: schedule(&self.config, self.config.epochs),
-            state: trainer.state(),
-            position: RunPosition::default(),
+            schedule: schedule(&self.config, self.config.epochs.max(1)),
+            state,
+            position: RunPosition {
+                batch,
+                ..RunPosition::default()
+            },
             run: Some(run),
         };
         serialize_checkpoint(&checkpoint).map_err(bytes_error)
