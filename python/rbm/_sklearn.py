@@ -215,6 +215,13 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return max((os.cpu_count() or 1) + 1 + n, 1)
         return int(n)
 
+    def _train_threads(self, n_features):
+        """The threads of a training call: ``n_jobs``'s, or one when a step is too small to
+        gain from more (below 2^20 multiply-adds per product: thread hand-overs then cost
+        more than they save; the result is the same bit for bit either way)."""
+        work = int(self.batch_size) * int(n_features) * int(self.n_components)
+        return 1 if work < (1 << 20) else self._threads()
+
     def _config_json(self, seed):
         """The crate's ``Config`` of these parameters, as JSON."""
         chains = int(self.n_chains if self.n_chains is not None else self.batch_size)
@@ -291,7 +298,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             native = _native.Estimator.init(native.config_json(), X32.shape[1])
         else:
             callback = self._verbose_callback(X32) if self.verbose else None
-            native.fit(X32, bool(self.strict), self._threads(), callback)
+            native.fit(X32, bool(self.strict), self._train_threads(X32.shape[1]), callback)
         self._native = native
         self._set_fitted(X.dtype)
         return self
@@ -319,7 +326,9 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         )
         if first_pass or getattr(self, "_native", None) is None:
             self._native = self._new_native()
-        self._native.partial_fit(_dense32(X), bool(self.strict), self._threads())
+        X32 = _dense32(X)
+        threads = self._train_threads(X32.shape[1])
+        self._native.partial_fit(X32, bool(self.strict), threads)
         self._set_fitted(np.float64)
         return self
 
