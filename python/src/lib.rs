@@ -10,7 +10,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyFloatingPointError, PyOSError, PyPermissionError, PyRuntimeError,
     PyValueError,
@@ -164,8 +166,8 @@ impl PyEstimator {
     #[staticmethod]
     fn init(py: Python<'_>, config_json: &str, n_visible: usize) -> PyResult<Self> {
         let config = config_from_json(config_json)?;
-        let model = rbm::Rbm::new(n_visible, config.n_hidden, config.seed)
-            .map_err(|e| to_py(py, e))?;
+        let model =
+            rbm::Rbm::new(n_visible, config.n_hidden, config.seed).map_err(|e| to_py(py, e))?;
         Ok(PyEstimator {
             inner: Estimator::from_model(model, config),
         })
@@ -343,7 +345,11 @@ impl PyEstimator {
         let (v, p, m) = compute(py, threads, || {
             let chains = est.sample(n, steps)?;
             let m = chains.visible().len() / n.max(1);
-            Ok((chains.visible().to_vec(), chains.visible_probs().to_vec(), m))
+            Ok((
+                chains.visible().to_vec(),
+                chains.visible_probs().to_vec(),
+                m,
+            ))
         })?;
         Ok((matrix(py, v, n, m)?, matrix(py, p, n, m)?))
     }
@@ -381,7 +387,10 @@ impl PyEstimator {
         compute(py, threads, || {
             let data = rows(x, m, strict)?;
             let ll = match base_rate {
-                Some(b) => est.clone().with_base_rate(b)?.log_likelihood(&data, method)?,
+                Some(b) => est
+                    .clone()
+                    .with_base_rate(b)?
+                    .log_likelihood(&data, method)?,
                 None => est.log_likelihood(&data, method)?,
             };
             Ok((ll.estimate, ll.lower, ll.upper, ll.log_z, ll.rows))
