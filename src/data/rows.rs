@@ -34,6 +34,9 @@ pub struct Rows<'a> {
     values: Values<'a>,
     n_cols: usize,
     n_rows: usize,
+    /// Whether the values were checked to be in `[0, 1]` ([`Rows::new`], [`Rows::from_bytes`])
+    /// rather than only finite ([`Rows::finite`]).
+    unit_interval: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +65,42 @@ impl<'a> Rows<'a> {
             values: Values::F32(values),
             n_cols,
             n_rows,
+            unit_interval: true,
+        })
+    }
+
+    /// Rows of `n_cols` finite values, used as given even outside `[0, 1]`: the opt-in for
+    /// callers that follow scikit-learn's `BernoulliRBM`, which takes any finite real input.
+    /// Training ([`crate::Estimator::fit`], [`crate::train::train_dataset`]) and the
+    /// estimator's passes then skip their `[0, 1]` check for these rows (see
+    /// [`RowSource::values_in_unit_interval`]); the model, the update rule and every
+    /// result for values in `[0, 1]` are the same as with [`Rows::new`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] as for [`Rows::new`]; [`Error::Value`] for the first value (in
+    /// row-major order) that is NaN or infinite.
+    ///
+    /// ```
+    /// use rbm::data::{RowSource, Rows};
+    /// let rows = Rows::finite(&[-1.0, 0.5, 5.0, 1.0], 2)?;
+    /// assert!(!rows.values_in_unit_interval());
+    /// assert!(Rows::finite(&[0.0, f32::NAN], 2).is_err());
+    /// # Ok::<(), rbm::Error>(())
+    /// ```
+    pub fn finite(values: &'a [f32], n_cols: usize) -> Result<Self> {
+        let n_rows = whole_rows(values.len(), n_cols)?;
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Value {
+                row: k / n_cols,
+                column: k % n_cols,
+                value: values[k],
+            });
+        }
+        Ok(Rows {
+            values: Values::F32(values),
+            n_cols,
+            n_rows,
+            unit_interval: false,
         })
     }
 
@@ -76,6 +115,7 @@ impl<'a> Rows<'a> {
             values: Values::U8(bytes),
             n_cols,
             n_rows,
+            unit_interval: true,
         })
     }
 
@@ -179,6 +219,13 @@ pub trait RowSource: Sync {
         ))
     }
 
+    /// Whether the values this source hands out are to be in `[0, 1]` (the default: training
+    /// and the estimator's passes check them and refuse others with an [`Error::Value`]), or
+    /// are any finite values used as given ([`Rows::finite`]).
+    fn values_in_unit_interval(&self) -> bool {
+        true
+    }
+
     /// The mean of each column (`row_len()` values in `[0, 1]`; zeros without rows): the
     /// marginals that base-rate models and visible-bias initialisations start from.
     fn column_means(&self) -> Vec<f64> {
@@ -208,6 +255,10 @@ impl RowSource for Rows<'_> {
 
     fn row_len(&self) -> usize {
         self.n_cols
+    }
+
+    fn values_in_unit_interval(&self) -> bool {
+        self.unit_interval
     }
 
     fn fill(

@@ -6,6 +6,7 @@
 mod config;
 mod run;
 mod score;
+mod sklearn;
 
 pub use crate::train::Method;
 pub use config::Config;
@@ -627,7 +628,9 @@ fn all_rows(model: &Rbm, data: &(impl RowSource + ?Sized), binarize: Binarize) -
     let indices: Vec<u32> = (0..n as u32).collect();
     let key = StreamKey::new(crate::eval::EVAL_BINARIZE_SEED).derive(tags::EVAL_BINARIZE);
     data.fill(&indices, binarize, key, &mut out)?;
-    check_unit_interval(&out, nv, 0)?;
+    if data.values_in_unit_interval() {
+        check_unit_interval(&out, nv, 0)?;
+    }
     Ok(out)
 }
 
@@ -676,7 +679,9 @@ fn for_blocks(
         let v = &mut buf[..idx.len() * nv];
         // Values as given: no draw is made from the key.
         data.fill(idx, Binarize::None, StreamKey::new(b as u64), v)?;
-        check_unit_interval(v, nv, b * BLOCK_ROWS)?;
+        if data.values_in_unit_interval() {
+            check_unit_interval(v, nv, b * BLOCK_ROWS)?;
+        }
         f(v, out)?;
     }
     Ok(())

@@ -145,6 +145,30 @@ pub trait Observer {
     }
 }
 
+/// An [`Observer`] of the epochs' ends only: `OnEpoch(|stats, model| …)` is called after each
+/// epoch with its statistics and the model as it is then; an error stops training.
+///
+/// ```
+/// use rbm::prelude::*;
+/// use rbm::train::{EpochStats, OnEpoch};
+/// let data = rbm::datasets::bars_and_stripes(2);
+/// let mut sizes = Vec::new();
+/// let mut rbm = Estimator::new(Config::default().hidden(4).epochs(2));
+/// rbm.fit_observed(&Rows::new(&data, 4)?, &mut OnEpoch(|e: &EpochStats, model: &Rbm| {
+///     sizes.push((e.epoch, model.n_hidden()));
+///     Ok(())
+/// }))?;
+/// assert_eq!(sizes, [(0, 4), (1, 4)]);
+/// # Ok::<(), rbm::Error>(())
+/// ```
+pub struct OnEpoch<F>(pub F);
+
+impl<F: FnMut(&EpochStats, &Rbm) -> Result<()>> Observer for OnEpoch<F> {
+    fn epoch_end(&mut self, stats: &EpochStats, model: &Rbm) -> Result<()> {
+        (self.0)(stats, model)
+    }
+}
+
 /// Trains `model` on the rows of `ds` (an IDX [`Dataset`](crate::data::Dataset) or
 /// [`Rows`](crate::data::Rows) in memory) for `schedule.epochs` epochs with `trainer`, calling
 /// `on_batch` after each batch (with the number of batches done in the epoch) and `on_epoch`
@@ -233,7 +257,11 @@ pub fn train_dataset_from(
                     key.derive(trainer.steps()),
                     rows,
                 )?;
-                trainer.step(model, rows)
+                if ds.values_in_unit_interval() {
+                    trainer.step(model, rows)
+                } else {
+                    trainer.step_finite(model, rows)
+                }
             })?;
             position.batch += 1;
             position.loss_sum += s.loss;

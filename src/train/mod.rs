@@ -20,7 +20,9 @@ pub mod tempering;
 mod update;
 
 pub use config::{FastWeights, MAX_TEMPERATURES, Method, Tempering, TrainConfig};
-pub use fit::{EpochStats, Observer, RunPosition, Schedule, train_dataset, train_dataset_from};
+pub use fit::{
+    EpochStats, Observer, OnEpoch, RunPosition, Schedule, train_dataset, train_dataset_from,
+};
 pub use tempering::ParallelTempering;
 pub use update::{Gradient, cd_gradient};
 
@@ -565,11 +567,22 @@ impl Trainer {
         // pool and putting the caller to sleep (measured 1.2× on `rbm bench train`); and with
         // the other workers polling for those passes' halves rather than sleeping between
         // them (1.2× more with two threads).
-        crate::compute::awake::run_awake(|| self.step_on_pool(model, v0))
+        crate::compute::awake::run_awake(|| self.step_on_pool(model, v0, true))
     }
 
-    fn step_on_pool(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
-        let rows = self.check_shapes(model, v0)?;
+    /// [`Trainer::step`] on a batch of any finite values, used as given even outside
+    /// `[0, 1]` (the rows of [`Rows::finite`](crate::data::Rows::finite), as scikit-learn's
+    /// `BernoulliRBM` takes them): the same update, without the `[0, 1]` check.
+    ///
+    /// # Errors
+    /// Those of [`Trainer::step`], [`Error::Value`] naming the first value that is NaN or
+    /// infinite.
+    pub fn step_finite(&mut self, model: &mut Rbm, v0: &[f32]) -> Result<StepStats> {
+        crate::compute::awake::run_awake(|| self.step_on_pool(model, v0, false))
+    }
+
+    fn step_on_pool(&mut self, model: &mut Rbm, v0: &[f32], unit: bool) -> Result<StepStats> {
+        let rows = self.check_shapes(model, v0, unit)?;
         self.last_short = rows != self.config.batch_size;
         if !self.last_short {
             return self.step_rows(model, v0, rows);
@@ -844,9 +857,9 @@ impl Trainer {
     }
 
     /// [`Error::Shape`] unless `model` has the trainer's sizes and `v0` is 1 to `batch_size`
-    /// whole rows; [`Error::Value`] unless every value of `v0` is in `[0, 1]`. Returns the
-    /// rows.
-    fn check_shapes(&self, model: &Rbm, v0: &[f32]) -> Result<usize> {
+    /// whole rows; [`Error::Value`] unless every value of `v0` is in `[0, 1]` (`unit`) or
+    /// finite. Returns the rows.
+    fn check_shapes(&self, model: &Rbm, v0: &[f32], unit: bool) -> Result<usize> {
         if model.n_visible() != self.n_visible || model.n_hidden() != self.n_hidden {
             return Err(Error::shape(
                 "model",
@@ -866,7 +879,12 @@ impl Trainer {
                 format!("{} values", v0.len()),
             ));
         }
-        if let Some(k) = crate::data::rows::first_outside_unit_interval(v0) {
+        let bad = if unit {
+            crate::data::rows::first_outside_unit_interval(v0)
+        } else {
+            v0.iter().position(|v| !v.is_finite())
+        };
+        if let Some(k) = bad {
             return Err(Error::Value {
                 row: k / nv,
                 column: k % nv,
