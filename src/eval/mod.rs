@@ -77,7 +77,7 @@ use rayon::prelude::*;
 use rbm_kernels::StreamKey;
 
 use crate::compute::pass::{self, Conditional, PassBuffers, RowIndex};
-use crate::data::{Binarize, Dataset, fill_batch, mean_pixels};
+use crate::data::{Binarize, RowSource};
 use crate::error::{Error, Result};
 use crate::model::Rbm;
 
@@ -133,16 +133,27 @@ impl BaseRate {
         Ok(BaseRate { v_bias })
     }
 
-    /// The base rate of a dataset's pixel marginals ([`mean_pixels`]) with the default
-    /// smoothing. Pass the training split: the base rate must not depend on the test data.
+    /// The base rate of the column means of a dataset — an IDX [`Dataset`](crate::data::Dataset)
+    /// (its pixel marginals), [`Rows`](crate::data::Rows) in memory or any [`RowSource`] —
+    /// with the default smoothing. Pass the training rows: the base rate must not depend on
+    /// the test data.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the dataset is empty.
-    pub fn from_dataset(ds: &Dataset) -> Result<Self> {
-        if ds.is_empty() {
+    /// [`Error::Shape`] if there are no rows; [`Error::Config`] if a column mean is outside
+    /// `[0, 1]` (rows of one's own that are not probabilities).
+    ///
+    /// ```
+    /// use rbm::data::Rows;
+    /// let data = [0.0, 1.0, 1.0, 1.0, 0.0, 1.0];
+    /// let base = rbm::eval::BaseRate::from_dataset(&Rows::new(&data, 3)?)?;
+    /// assert_eq!(base.v_bias().len(), 3);
+    /// # Ok::<(), rbm::Error>(())
+    /// ```
+    pub fn from_dataset(ds: &(impl RowSource + ?Sized)) -> Result<Self> {
+        if ds.n_rows() == 0 {
             return Err(Error::shape("base rate data", "at least one row", 0));
         }
-        Self::from_marginals(&mean_pixels(ds), Self::DEFAULT_SMOOTHING)
+        Self::from_marginals(&ds.column_means(), Self::DEFAULT_SMOOTHING)
     }
 
     /// The uniform base rate (`b_A = 0`, every unit on with probability 1/2) over `n_visible`
@@ -286,22 +297,44 @@ pub fn reconstruction_error(model: &Rbm, data: &[f32], key: StreamKey) -> Result
 /// that every evaluation of every model scores the same binary rows.
 pub const EVAL_BINARIZE_SEED: u64 = 0;
 
-/// The first `n` rows of `ds` (all of them if `n` is larger), binarized for evaluation, as an
-/// `n × row_len` buffer. With [`Binarize::Stochastic`], pixel `i` of row `r` is 1 when draw `i`
+/// The first `n` rows of `ds` — an IDX dataset, rows in memory or any [`RowSource`] — (all
+/// of them if `n` is larger), binarized for evaluation, as an `n × row_len` buffer. With [`Binarize::Stochastic`], pixel `i` of row `r` is 1 when draw `i`
 /// of `StreamKey::new(EVAL_BINARIZE_SEED).derive(tags::EVAL_BINARIZE).derive(r)` falls below
-/// `pixel / 255` (see [`fill_batch`]): one fixed draw, as the literature's test sets are.
+/// `pixel / 255` (see [`fill_batch`](crate::data::fill_batch)): one fixed draw, as the literature's test sets are.
 ///
 /// # Errors
-/// [`Error::Shape`] if the dataset is empty or `n` is 0.
-pub fn evaluation_rows(ds: &Dataset, n: usize, binarize: Binarize) -> Result<Vec<f32>> {
-    let n = n.min(ds.len());
+/// [`Error::Shape`] if there are no rows or `n` is 0; [`Error::Config`] if the rows do not
+/// fit in memory; [`Error::Value`] for a value outside `[0, 1]` (rows of one's own that
+/// were only checked to be finite).
+///
+/// ```
+/// use rbm::data::{Binarize, Rows};
+/// let data = [0.2, 1.0, 0.9, 0.0];
+/// let rows = rbm::eval::evaluation_rows(&Rows::new(&data, 2)?, 5, Binarize::Threshold)?;
+/// assert_eq!(rows, [0.0, 1.0, 1.0, 0.0]);
+/// # Ok::<(), rbm::Error>(())
+/// ```
+pub fn evaluation_rows(
+    ds: &(impl RowSource + ?Sized),
+    n: usize,
+    binarize: Binarize,
+) -> Result<Vec<f32>> {
+    let n = n.min(ds.n_rows());
     if n == 0 {
         return Err(Error::shape("rows to evaluate", "at least one", 0));
     }
     let indices: Vec<u32> = (0..n as u32).collect();
-    let mut out = vec![0.0f32; n * ds.row_len()];
+    let nv = ds.row_len();
+    let mut out = crate::train::zeros(n, nv)?;
     let key = StreamKey::new(EVAL_BINARIZE_SEED).derive(crate::rng::tags::EVAL_BINARIZE);
-    fill_batch(ds, &indices, binarize, key, &mut out)?;
+    ds.fill(&indices, binarize, key, &mut out)?;
+    if let Some(k) = crate::data::rows::first_outside_unit_interval(&out) {
+        return Err(Error::Value {
+            row: k / nv,
+            column: k % nv,
+            value: out[k],
+        });
+    }
     Ok(out)
 }
 
