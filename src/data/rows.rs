@@ -53,20 +53,7 @@ impl<'a> Rows<'a> {
     /// [`Error::Value`] for the first value (in row-major order) that is NaN, infinite or
     /// outside `[0, 1]`.
     pub fn new(values: &'a [f32], n_cols: usize) -> Result<Self> {
-        let n_rows = whole_rows(values.len(), n_cols)?;
-        if let Some(k) = first_outside_unit_interval(values) {
-            return Err(Error::Value {
-                row: k / n_cols,
-                column: k % n_cols,
-                value: values[k],
-            });
-        }
-        Ok(Rows {
-            values: Values::F32(values),
-            n_cols,
-            n_rows,
-            unit_interval: true,
-        })
+        Self::checked(values, n_cols, true)
     }
 
     /// Rows of `n_cols` finite values, used as given even outside `[0, 1]`: the opt-in for
@@ -88,8 +75,18 @@ impl<'a> Rows<'a> {
     /// # Ok::<(), rbm::Error>(())
     /// ```
     pub fn finite(values: &'a [f32], n_cols: usize) -> Result<Self> {
+        Self::checked(values, n_cols, false)
+    }
+
+    /// Rows of `values`, every value checked to be in `[0, 1]` (`unit_interval`) or finite.
+    fn checked(values: &'a [f32], n_cols: usize, unit_interval: bool) -> Result<Self> {
         let n_rows = whole_rows(values.len(), n_cols)?;
-        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+        let bad = if unit_interval {
+            first_outside_unit_interval(values)
+        } else {
+            values.iter().position(|v| !v.is_finite())
+        };
+        if let Some(k) = bad {
             return Err(Error::Value {
                 row: k / n_cols,
                 column: k % n_cols,
@@ -100,7 +97,7 @@ impl<'a> Rows<'a> {
             values: Values::F32(values),
             n_cols,
             n_rows,
-            unit_interval: false,
+            unit_interval,
         })
     }
 
