@@ -120,7 +120,8 @@ pub use aligned::{AlignedVec, gather_stride};
 pub use api::{
     bernoulli, bernoulli_with, changed_indices, changed_indices_with, nonzero_indices,
     nonzero_indices_with, sigmoid_affine, sigmoid_affine_sample, sigmoid_affine_sample_with,
-    sigmoid_affine_with, softplus_diff_affine, softplus_diff_affine_sample,
+    sigmoid_affine_with, softmax_groups, softmax_groups_sample, softmax_groups_sample_with,
+    softmax_groups_with, softplus_diff_affine, softplus_diff_affine_sample,
     softplus_diff_affine_sample_with, softplus_diff_affine_with, softplus_sum_affine,
     softplus_sum_affine_sample, softplus_sum_affine_sample_with, softplus_sum_affine_with,
 };
