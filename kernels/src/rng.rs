@@ -90,7 +90,7 @@ pub fn bernoulli(p: f32, u: u32) -> f32 {
     }
 }
 
-/// 2⁻²⁴, the spacing of the uniforms [`unit`] returns.
+/// 2⁻²⁴, the spacing of the uniforms [`unit()`] returns.
 pub const UNIT_STEP: f32 = 1.0 / 16_777_216.0;
 
 /// The uniform of a categorical draw: `(u >> 8) · 2⁻²⁴`, one of the 2²⁴ multiples of 2⁻²⁴ in
@@ -106,7 +106,7 @@ pub fn unit(u: u32) -> f32 {
 ///
 /// - the first `a` whose cumulative probability `c_a = (…((0 + p_0) + p_1) + …) + p_a`
 ///   (f32 additions in that order) exceeds `unit(u)`, so `P(a) = c_a − c_{a−1}` up to the
-///   2⁻²⁴ grid of [`unit`];
+///   2⁻²⁴ grid of [`unit()`];
 /// - if rounding leaves `c_{q−1} ≤ unit(u)`, the last `a` with `p_a > 0` (a state of
 ///   probability 0 is never drawn);
 /// - if there is none (a group of NaN probabilities, or all zero), state 0.
