@@ -527,7 +527,9 @@ fn softmax_exp<S: Simd>(s: S, x: S::F, m: S::F) -> S::F {
 ///
 /// Vectorized across groups: a block of `LANES` groups (fewer in the last block) holds group
 /// `g0 + l` in lane `l`, and each pass walks the states `a = 0..q`, gathering the logits
-/// `x[(g0 + l)·q + a]` (stride `q`) and scattering the probabilities back:
+/// `x[(g0 + l)·q + a]` (stride `q`); the probabilities of the first [`SOFTMAX_KEEP`] states
+/// go back to group-major order from the lane-major stack buffer by consecutive stores, those
+/// of later states by a scatter:
 ///
 /// ```text
 ///            a = 0      1      2    …   q−1
