@@ -276,3 +276,71 @@ pub fn changed_indices(old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
 pub fn changed_indices_with(isa: Isa, old: &[f32], new: &[f32], out: &mut [u32]) -> usize {
     with_kernel!(checked isa, |k| k.changed_indices(old, new, out))
 }
+
+/// The softmax of each group of `q` consecutive logits (`x` and `probs` are row-major
+/// `[groups, q]`, `groups = x.len() / q`): `probs[g·q + a] = exp(x_a − max) / Σ_b exp(x_b −
+/// max)` over the group's logits, max-subtracted so that no finite logit overflows. `+∞`
+/// logits share their group's mass, an all-`−∞` group is uniform, a NaN logit makes its
+/// group NaN. Bit-identical on every instruction set. See [`Kernel::softmax_groups`].
+///
+/// # Panics
+/// If `q == 0` or `q > 2²⁴`, `q` does not divide `x.len()`, or `probs.len() != x.len()`.
+#[track_caller]
+pub fn softmax_groups(x: &[f32], q: usize, probs: &mut [f32]) {
+    with_kernel!(current, |k| k.softmax_groups(x, q, probs))
+}
+
+/// [`softmax_groups`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softmax_groups`], and if this CPU lacks `isa`.
+#[track_caller]
+pub fn softmax_groups_with(isa: Isa, x: &[f32], q: usize, probs: &mut [f32]) {
+    with_kernel!(checked isa, |k| k.softmax_groups(x, q, probs))
+}
+
+/// The Gibbs half-step `h → v` epilogue of categorical (Potts) visible units: the
+/// [`softmax_groups`] of `x` into `probs`, and for each group `g` one state `a_g` drawn with
+/// draw `first + g` of `key` (`rng::categorical` of the group's probabilities: the inverse
+/// CDF in the order `a = 0..q`), written as a one-hot row into `states` (`1.0` at `g·q + a_g`,
+/// `0.0` elsewhere) and as the index `ones[g] = g·q + a_g` (what [`nonzero_indices`] of
+/// `states` gives, the row list of the binary gather-add products). Bit-identical on every
+/// instruction set. See [`Kernel::softmax_groups_sample`].
+///
+/// # Panics
+/// As [`softmax_groups`], and if `states.len() != x.len()`, `ones.len() != x.len() / q`,
+/// `x.len() > 2³²`, or `first + x.len() / q` overflows `u64`.
+#[track_caller]
+pub fn softmax_groups_sample(
+    x: &[f32],
+    q: usize,
+    key: StreamKey,
+    first: u64,
+    probs: &mut [f32],
+    states: &mut [f32],
+    ones: &mut [u32],
+) {
+    with_kernel!(current, |k| k
+        .softmax_groups_sample(x, q, key, first, probs, states, ones))
+}
+
+/// [`softmax_groups_sample`] on the instruction set `isa`.
+///
+/// # Panics
+/// As [`softmax_groups_sample`], and if this CPU lacks `isa`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_groups_sample_with(
+    isa: Isa,
+    x: &[f32],
+    q: usize,
+    key: StreamKey,
+    first: u64,
+    probs: &mut [f32],
+    states: &mut [f32],
+    ones: &mut [u32],
+) {
+    with_kernel!(checked isa, |k| k.softmax_groups_sample(
+        x, q, key, first, probs, states, ones
+    ))
+}

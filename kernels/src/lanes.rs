@@ -47,6 +47,11 @@ pub(crate) trait Simd: Copy {
     fn bernoulli(self, p: Self::F, u: Self::U) -> Self::F;
     /// `v` with lanes `n..` set to `+0.0` (`n < LANES`).
     fn keep_first(self, v: Self::F, n: usize) -> Self::F;
+    /// `if a == b { t } else { f }` per lane (ordered compare: false when either is NaN;
+    /// `+0.0 == −0.0` and `∞ == ∞`).
+    fn select_eq(self, a: Self::F, b: Self::F, t: Self::F, f: Self::F) -> Self::F;
+    /// Per lane the uniform `(u >> 8) · 2⁻²⁴` of [`crate::rng::unit`], exactly.
+    fn unit(self, u: Self::U) -> Self::F;
 
     /// A zero accumulator.
     fn acc_zero(self) -> Self::Acc;
@@ -75,6 +80,19 @@ pub(crate) trait Simd: Copy {
     /// # Safety
     /// `0 < n < LANES` and `p .. p + n` valid for writes.
     unsafe fn store_part(self, p: *mut f32, v: Self::F, n: usize);
+    /// Loads lane `l` from `p + l·stride` for `l < n`; lanes `n..` are `+0.0` and nothing
+    /// else is read (a gather: lane `l` of the softmax kernels is group `l`).
+    ///
+    /// # Safety
+    /// `0 < n ≤ LANES`, `p + l·stride` valid for reads for every `l < n`, and
+    /// `(LANES − 1)·stride ≤ i32::MAX`.
+    unsafe fn gather(self, p: *const f32, stride: usize, n: usize) -> Self::F;
+    /// Stores lane `l` to `p + l·stride` for `l < n` and writes nothing else (a scatter).
+    ///
+    /// # Safety
+    /// `0 < n ≤ LANES`, `p + l·stride` valid for writes for every `l < n`, and
+    /// `(LANES − 1)·stride ≤ i32::MAX`.
+    unsafe fn scatter(self, p: *mut f32, stride: usize, v: Self::F, n: usize);
 
     /// The stream of `key` starting at draw `first`.
     fn rng(self, key: StreamKey, first: u64) -> Self::Rng;

@@ -86,6 +86,15 @@ impl Simd for Scalar {
     fn keep_first(self, v: f32, n: usize) -> f32 {
         if n == 0 { 0.0 } else { v }
     }
+    #[inline(always)]
+    fn select_eq(self, a: f32, b: f32, t: f32, f: f32) -> f32 {
+        let m = mask(a == b);
+        f32::from_bits((t.to_bits() & m) | (f.to_bits() & !m))
+    }
+    #[inline(always)]
+    fn unit(self, u: u32) -> f32 {
+        crate::rng::unit(u)
+    }
 
     #[inline(always)]
     fn acc_zero(self) -> f64 {
@@ -118,6 +127,18 @@ impl Simd for Scalar {
     #[inline(always)]
     unsafe fn store_part(self, _p: *mut f32, _v: f32, _n: usize) {
         unreachable!("a partial vector of one lane")
+    }
+    #[inline(always)]
+    unsafe fn gather(self, p: *const f32, _stride: usize, n: usize) -> f32 {
+        debug_assert_eq!(n, 1);
+        // SAFETY: the caller guarantees `p` valid for one read (`0 < n ≤ LANES = 1`).
+        unsafe { p.read_unaligned() }
+    }
+    #[inline(always)]
+    unsafe fn scatter(self, p: *mut f32, _stride: usize, v: f32, n: usize) {
+        debug_assert_eq!(n, 1);
+        // SAFETY: the caller guarantees `p` valid for one write (`0 < n ≤ LANES = 1`).
+        unsafe { p.write_unaligned(v) }
     }
 
     #[inline(always)]

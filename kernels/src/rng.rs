@@ -1,4 +1,4 @@
-//! Counter-based random numbers for Bernoulli sampling.
+//! Counter-based random numbers for Bernoulli and categorical sampling.
 //!
 //! Every draw is a pure function of a 64-bit [`StreamKey`] and the draw's index `j`, so a draw
 //! does not depend on which thread makes it, in which order, or how a row of units is split
@@ -90,6 +90,46 @@ pub fn bernoulli(p: f32, u: u32) -> f32 {
     }
 }
 
+/// 2⁻²⁴, the spacing of the uniforms [`unit()`] returns.
+pub const UNIT_STEP: f32 = 1.0 / 16_777_216.0;
+
+/// The uniform of a categorical draw: `(u >> 8) · 2⁻²⁴`, one of the 2²⁴ multiples of 2⁻²⁴ in
+/// `[0, 1)`, exact in f32 (the same 24 bits [`bernoulli`] compares).
+#[inline(always)]
+pub fn unit(u: u32) -> f32 {
+    (u >> 8) as f32 * UNIT_STEP
+}
+
+/// One categorical sample: the state of a group with probabilities `p` (one group, `p[a]` the
+/// probability of state `a`) that the draw `u` selects, by the inverse CDF in the order
+/// `a = 0, 1, …`:
+///
+/// - the first `a` whose cumulative probability `c_a = (…((0 + p_0) + p_1) + …) + p_a`
+///   (f32 additions in that order) exceeds `unit(u)`, so `P(a) = c_a − c_{a−1}` up to the
+///   2⁻²⁴ grid of [`unit()`];
+/// - if rounding leaves `c_{q−1} ≤ unit(u)`, the last `a` with `p_a > 0` (a state of
+///   probability 0 is never drawn);
+/// - if there is none (a group of NaN probabilities, or all zero), state 0.
+///
+/// The kernels' `softmax_groups_sample` draws exactly this, bit for bit, from the
+/// probabilities it writes. Defined for `p_a ≥ 0` or NaN (what a softmax gives).
+#[inline]
+pub fn categorical(p: &[f32], u: u32) -> usize {
+    let uf = unit(u);
+    let mut c = 0.0f32;
+    let mut last = 0;
+    for (a, &pa) in p.iter().enumerate() {
+        c += pa;
+        if uf < c {
+            return a;
+        }
+        if pa > 0.0 {
+            last = a;
+        }
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +182,24 @@ mod tests {
         let p = 1.0 / 16_777_216.0;
         assert_eq!(bernoulli(p, 255), 1.0);
         assert_eq!(bernoulli(p, 256), 0.0);
+    }
+
+    #[test]
+    fn categorical_edges() {
+        // u = 0 gives the first state of nonzero probability, u = max the last.
+        let p = [0.0f32, 0.25, 0.5, 0.25, 0.0];
+        assert_eq!(categorical(&p, 0), 1);
+        assert_eq!(categorical(&p, u32::MAX), 3);
+        // The boundary: unit(u) = 0.25 is not below c_1 = 0.25, so state 2.
+        assert_eq!(categorical(&p, 1 << 30), 2);
+        assert_eq!(categorical(&p, (1 << 30) - 256), 1);
+        // A sum short of 1 by rounding falls back to the last nonzero state.
+        let short = [0.5f32, 0.499_999_9, 0.0];
+        assert_eq!(categorical(&short, u32::MAX), 1);
+        // NaN groups and empty ones give state 0.
+        assert_eq!(categorical(&[f32::NAN; 4], 12345), 0);
+        assert_eq!(categorical(&[0.0; 3], 12345), 0);
+        assert_eq!(unit(u32::MAX), 1.0 - UNIT_STEP);
+        assert_eq!(unit(255), 0.0);
     }
 }

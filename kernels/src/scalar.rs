@@ -7,7 +7,7 @@
 //! and `first` the index of the row's first unit in that stream (so a row split into pieces
 //! draws the same numbers as the whole row: piece `[a, b)` passes `first + a`).
 
-use crate::rng::{StreamKey, bernoulli as bernoulli_one};
+use crate::rng::{StreamKey, bernoulli as bernoulli_one, categorical};
 
 /// The logistic function `1 / (1 + e^{-x})` in f32. `σ(±∞) = 1, 0`; `σ(NaN) = NaN`.
 #[inline]
@@ -172,6 +172,68 @@ pub fn nonzero_indices(x: &[f32], out: &mut [u32]) -> usize {
         }
     }
     count
+}
+
+/// The softmax of each group of `q` consecutive logits, in f64 (`exp` of libm), rounded to
+/// f32: the accuracy oracle of [`Kernel::softmax_groups`](crate::Kernel::softmax_groups),
+/// with its policy for infinities and NaN (the logits equal to the maximum share its weight,
+/// so `+∞` logits share the mass and an all-`−∞` group is uniform; a NaN logit makes its group
+/// NaN). It does not flush the exponentials below `e⁻⁸⁷` to 0 as the kernels do.
+///
+/// # Panics
+/// If `q == 0`, `x.len()` is not a multiple of `q`, or `probs.len() != x.len()`.
+pub fn softmax_groups(x: &[f32], q: usize, probs: &mut [f32]) {
+    assert!(
+        q > 0 && x.len().is_multiple_of(q),
+        "q = {q} does not tile {}",
+        x.len()
+    );
+    assert_eq!(probs.len(), x.len(), "probs length");
+    for (xg, pg) in x.chunks_exact(q).zip(probs.chunks_exact_mut(q)) {
+        if xg.iter().any(|v| v.is_nan()) {
+            pg.fill(f32::NAN);
+            continue;
+        }
+        let m = xg.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e = |v: f32| {
+            if v == m {
+                1.0
+            } else {
+                (v as f64 - m as f64).exp()
+            }
+        };
+        let sum: f64 = xg.iter().map(|&v| e(v)).sum();
+        for (p, &v) in pg.iter_mut().zip(xg) {
+            *p = (e(v) / sum) as f32;
+        }
+    }
+}
+
+/// [`softmax_groups`] and one categorical sample per group: group `g` takes draw `first + g`
+/// of `key` and [`rng::categorical`](crate::rng::categorical) of the probabilities written
+/// here selects its state `a`; `states` gets the one-hot rows and `ones[g] = g·q + a`. The
+/// oracle of [`Kernel::softmax_groups_sample`](crate::Kernel::softmax_groups_sample).
+///
+/// # Panics
+/// As [`softmax_groups`], and if `states.len() != x.len()` or `ones.len() != x.len() / q`.
+pub fn softmax_groups_sample(
+    x: &[f32],
+    q: usize,
+    key: StreamKey,
+    first: u64,
+    probs: &mut [f32],
+    states: &mut [f32],
+    ones: &mut [u32],
+) {
+    softmax_groups(x, q, probs);
+    assert_eq!(states.len(), x.len(), "states length");
+    assert_eq!(ones.len(), x.len() / q, "ones length");
+    states.fill(0.0);
+    for (g, pg) in probs.chunks_exact(q).enumerate() {
+        let a = categorical(pg, key.draw(first + g as u64));
+        states[g * q + a] = 1.0;
+        ones[g] = (g * q + a) as u32;
+    }
 }
 
 /// `Σ_j a[j] · b[j]` accumulated in f64.

@@ -163,6 +163,47 @@ macro_rules! impl_kernel {
             }
 
             #[track_caller]
+            fn softmax_groups(self, x: &[f32], q: usize, probs: &mut [f32]) {
+                $crate::kernel::check_groups(x.len(), q, probs.len());
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (x: &[f32], q: usize, probs: &mut [f32]) {
+                        $crate::simd::softmax_groups::<_, false>(
+                            s,
+                            x,
+                            q,
+                            $crate::rng::StreamKey::new(0),
+                            0,
+                            probs,
+                            &mut [],
+                            &mut [],
+                        )
+                    })
+            }
+
+            #[track_caller]
+            fn softmax_groups_sample(
+                self,
+                x: &[f32],
+                q: usize,
+                key: $crate::rng::StreamKey,
+                first: u64,
+                probs: &mut [f32],
+                states: &mut [f32],
+                ones: &mut [u32],
+            ) {
+                $crate::kernel::check_groups_sample(
+                    x.len(), q, first, probs.len(), states.len(), ones.len(),
+                );
+                $crate::kernel::shim!($($features)?; s: $token = self;
+                    (x: &[f32], q: usize, key: $crate::rng::StreamKey, first: u64,
+                     probs: &mut [f32], states: &mut [f32], ones: &mut [u32]) {
+                        $crate::simd::softmax_groups::<_, true>(
+                            s, x, q, key, first, probs, states, ones,
+                        )
+                    })
+            }
+
+            #[track_caller]
             fn nonzero_indices(self, x: &[f32], out: &mut [u32]) -> usize {
                 $crate::kernel::check_nonzero(x.len(), out.len());
                 $crate::simd::call!($($features)?; $nonzero, x, out)
@@ -465,4 +506,152 @@ fn fold_log_ratio<S: Simd>(s: S, a: S::F, b: S::F) -> f64 {
     let pa: f64 = la[..S::LANES].iter().map(|&x| x as f64).product();
     let pb: f64 = lb[..S::LANES].iter().map(|&x| x as f64).product();
     (pa / pb).ln()
+}
+
+/// The states of a group whose logits (then exponentials) [`softmax_groups`] keeps in a
+/// stack buffer of vectors between its passes; the exponentials of states `a ≥ SOFTMAX_KEEP`
+/// are recomputed from `x` (the same operations, so the same bits). 32 covers proteins
+/// (q = 21) and nucleotides (q = 4, 5) and costs 1 KiB (AVX2) or 2 KiB (AVX-512) of stack.
+const SOFTMAX_KEEP: usize = 32;
+
+/// `exp(t)` with `t = x − m`, and `t = 0` where `x = m` (so `+∞` logits share the mass and an
+/// all-`−∞` group is uniform instead of `∞ − ∞ = NaN`); NaN for a NaN `x`.
+#[inline(always)]
+fn softmax_exp<S: Simd>(s: S, x: S::F, m: S::F) -> S::F {
+    let t = s.select_eq(x, m, s.splat(0.0), s.sub(x, m));
+    math::exp_nonpositive(s, t)
+}
+
+/// The softmax of each group of `q` logits into `probs`, and with `SAMPLE` one categorical
+/// draw per group into `states` (one-hot) and `ones` (the index of each group's 1).
+///
+/// Vectorized across groups: a block of `LANES` groups (fewer in the last block) holds group
+/// `g0 + l` in lane `l`, and each pass walks the states `a = 0..q`, gathering the logits
+/// `x[(g0 + l)·q + a]` (stride `q`); the probabilities of the first [`SOFTMAX_KEEP`] states
+/// go back to group-major order from the lane-major stack buffer by consecutive stores, those
+/// of later states by a scatter:
+///
+/// ```text
+///            a = 0      1      2    …   q−1
+///   lane 0   x[0]     x[1]   x[2]   …  x[q−1]        group g0
+///   lane 1   x[q]     x[q+1] x[q+2] …  x[2q−1]       group g0 + 1
+///   …
+///   pass 1:  m  = max(x_a, m)                 (m starts at −∞; NaN logits skipped)
+///   pass 2:  e_a = exp(x_a − m), s = s + e_a  (s starts at 0)
+///   pass 3:  p_a = e_a · (1/s); c = c + p_a; count += (u < c ? 0 : 1); last = p_a > 0 ? a : last
+///   state:   count < q ? count : last         (c never decreases: count is the first a with u < c)
+/// ```
+///
+/// so each lane performs exactly the scalar sequence of [`Kernel::softmax_groups`] and
+/// [`crate::rng::categorical`], whatever the number of lanes: the bits do not depend on the
+/// instruction set, and no horizontal operation is needed.
+///
+/// [`Kernel::softmax_groups`]: crate::kernel::Kernel::softmax_groups
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softmax_groups<S: Simd, const SAMPLE: bool>(
+    s: S,
+    x: &[f32],
+    q: usize,
+    key: StreamKey,
+    first: u64,
+    probs: &mut [f32],
+    states: &mut [f32],
+    ones: &mut [u32],
+) {
+    let n = probs.len();
+    let groups = n / q;
+    debug_assert!(q > 0 && n == groups * q);
+    let x = &x[..n];
+    let (states, ones) = if SAMPLE {
+        (&mut states[..n], &mut ones[..groups])
+    } else {
+        (states, ones)
+    };
+    let (px, pp) = (x.as_ptr(), probs.as_mut_ptr());
+    let (zero, one) = (s.splat(0.0), s.splat(1.0));
+    // Lane-major: vector `a` (logits, then exponentials, then probabilities of state `a` of
+    // the block's groups) at `keep[16·a ..]`, whatever the number of lanes.
+    let mut keep = [0.0f32; 16 * SOFTMAX_KEEP];
+    let kept = q.min(SOFTMAX_KEEP);
+    let pk = keep.as_mut_ptr();
+    const { assert!(S::LANES <= 16) };
+    // SAFETY: `a < kept ≤ SOFTMAX_KEEP`, so the `LANES ≤ 16` floats at `16·a` lie inside
+    // `keep` (16·SOFTMAX_KEEP floats).
+    let put = |a: usize, v: S::F| unsafe { s.store(pk.add(16 * a), v) };
+    // SAFETY: as for `put`.
+    let get = |a: usize| unsafe { s.load(pk.add(16 * a)) };
+    let mut rng = s.rng(key, first);
+    let mut g0 = 0;
+    while g0 < groups {
+        let lanes = (groups - g0).min(S::LANES);
+        let u = if SAMPLE {
+            s.unit(s.draws(&mut rng))
+        } else {
+            zero
+        };
+        // SAFETY: lane `l < lanes` of this gather (and of the scatter below) touches element
+        // `(g0 + l)·q + a` with `a < q`, below `(g0 + lanes)·q ≤ groups·q = n`, the length of
+        // `x` and `probs`; `(LANES − 1)·q ≤ 15·2²⁴ < i32::MAX` (`q ≤ MAX_GROUP`, checked).
+        let logits = |a: usize| unsafe { s.gather(px.add(g0 * q + a), q, lanes) };
+        let mut m = s.splat(f32::NEG_INFINITY);
+        for a in 0..q {
+            let xa = logits(a);
+            if a < kept {
+                put(a, xa);
+            }
+            m = s.max(xa, m);
+        }
+        let mut sum = zero;
+        for a in 0..q {
+            let xa = if a < kept { get(a) } else { logits(a) };
+            let e = softmax_exp(s, xa, m);
+            if a < kept {
+                put(a, e);
+            }
+            sum = s.add(sum, e);
+        }
+        let r = s.div(one, sum);
+        let (mut c, mut count, mut last) = (zero, zero, zero);
+        for a in 0..q {
+            let p = if a < kept {
+                let p = s.mul(get(a), r);
+                put(a, p);
+                p
+            } else {
+                let p = s.mul(softmax_exp(s, logits(a), m), r);
+                // SAFETY: as for `logits` above.
+                unsafe { s.scatter(pp.add(g0 * q + a), q, p, lanes) };
+                p
+            };
+            if SAMPLE {
+                c = s.add(c, p);
+                count = s.add(count, s.select_lt(u, c, zero, one));
+                last = s.select_lt(zero, p, s.splat(a as f32), last);
+            }
+        }
+        // The kept probabilities back to group-major order: consecutive stores along each
+        // group (14% faster on AVX-512 than a scatter per state, see the crate docs).
+        for l in 0..lanes {
+            for a in 0..kept {
+                // SAFETY: `(g0 + l)·q + a < (g0 + lanes)·q ≤ n = probs.len()`, and
+                // `16·a + l < 16·SOFTMAX_KEEP` (`a < kept`, `l < LANES ≤ 16`).
+                unsafe { pp.add((g0 + l) * q + a).write(pk.add(16 * a + l).read()) };
+            }
+        }
+        if SAMPLE {
+            let chosen = s.select_lt(count, s.splat(q as f32), count, last);
+            let mut lane = [0.0f32; 16];
+            // SAFETY: `LANES ≤ 16` floats are written to a 16-float array.
+            unsafe { s.store(lane.as_mut_ptr(), chosen) };
+            states[g0 * q..(g0 + lanes) * q].fill(0.0);
+            for (l, &a) in lane[..lanes].iter().enumerate() {
+                // `a` is an integer below `q` (a count below q, or a state index), exact.
+                let at = (g0 + l) * q + a as usize;
+                states[at] = 1.0;
+                ones[g0 + l] = at as u32;
+            }
+        }
+        g0 += lanes;
+    }
 }

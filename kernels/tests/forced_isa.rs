@@ -24,6 +24,12 @@ fn forced_isa_was_run() {
     let mut idx = vec![0u32; n];
     let count = api::nonzero_indices(&state, &mut idx);
     assert!(fe > 0.0 && count <= n);
+    let (q, groups) = (21, 3);
+    let x: Vec<f32> = (0..q * groups).map(|j| j as f32 * 0.1 - 2.0).collect();
+    let (mut probs, mut states, mut ones) = (vec![0.0; q * groups], vec![0.0; q * groups], [0; 3]);
+    api::softmax_groups(&x, q, &mut probs);
+    api::softmax_groups_sample(&x, q, key, 3, &mut probs, &mut states, &mut ones);
+    assert_eq!(states.iter().sum::<f32>(), groups as f32);
 
     let current = Isa::current();
     let forced = std::env::var(FORCE_ENV).ok();

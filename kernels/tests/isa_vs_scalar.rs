@@ -45,6 +45,9 @@ per_isa!(
     softplus_sample_is_both_kernels,
     softplus_diff_is_the_difference,
     changed_indices_exact,
+    softmax_identical_and_near_oracle,
+    softmax_extremes,
+    softmax_draws_follow_the_probabilities,
 );
 
 const SCALES: [f32; 3] = [1.0, 0.37, -2.5];
@@ -897,4 +900,462 @@ fn kernels_are_usable_generically() {
         }
     }
     assert_eq!(want.len(), 77);
+}
+
+/// Group sizes of the softmax tests: binary, DNA (4, 5), around the 16 lanes, proteins (21),
+/// and past the 32 states whose exponentials the kernels keep (33, 40).
+const QS: [usize; 10] = [1, 2, 3, 4, 5, 16, 17, 21, 33, 40];
+
+/// The lowest |unit(u) − c_a| over the cumulative probabilities of a group.
+fn boundary_distance(p: &[f32], u: u32) -> f64 {
+    let uf = rng::unit(u) as f64;
+    let mut c = 0.0f32;
+    let mut best = f64::INFINITY;
+    for &pa in p {
+        c += pa;
+        best = best.min((uf - c as f64).abs());
+    }
+    best
+}
+
+/// Checks `probs`, `states` and `ones` of one `softmax_groups_sample` call against their
+/// definition: the state of each group is `rng::categorical` of its probabilities, one-hot.
+#[track_caller]
+fn assert_categorical(
+    what: &str,
+    q: usize,
+    key: StreamKey,
+    first: u64,
+    probs: &[f32],
+    states: &[f32],
+    ones: &[u32],
+) {
+    for (g, pg) in probs.chunks_exact(q).enumerate() {
+        let a = rng::categorical(pg, key.draw(first + g as u64));
+        let row = &states[g * q..(g + 1) * q];
+        for (b, &v) in row.iter().enumerate() {
+            let want = if b == a { 1.0f32 } else { 0.0 };
+            assert_eq!(
+                v.to_bits(),
+                want.to_bits(),
+                "{what} g={g} state {b} (chose {a})"
+            );
+        }
+        assert_eq!(ones[g] as usize, g * q + a, "{what} g={g} ones");
+    }
+}
+
+fn softmax_identical_and_near_oracle(isa: Isa) {
+    let root = StreamKey::new(41);
+    let (mut worst_abs, mut worst_rel) = (0.0f64, 0.0f64);
+    let (mut flips, mut close, mut total, mut nan_groups) = (0usize, 0usize, 0usize, 0usize);
+    for q in QS {
+        for groups in 0..=40usize {
+            for first in [0u64, 1, 7, (1 << 40) + 3] {
+                let n = groups * q;
+                let key = root.derive(q as u64).derive(groups as u64).derive(first);
+                // Mostly logits in [−12, 12], a few of them extreme (±∞, NaN, 1e30, …).
+                let x = Padded::from_slice(&inputs(key.derive(0), n, 12.0, 0.01));
+                let mut probs = Padded::poisoned(n);
+                let mut states = Padded::poisoned(n);
+                let mut ones = Padded::poisoned_u32(groups);
+                api::softmax_groups_sample_with(
+                    isa,
+                    x.get(),
+                    q,
+                    key,
+                    first,
+                    probs.get_mut(),
+                    states.get_mut(),
+                    ones.get_mut(),
+                );
+                let what = format!("{} q={q} groups={groups} first={first}", isa.name());
+                for (b, name) in [(&probs, "probs"), (&states, "states")] {
+                    b.assert_padding(&format!("{what} {name}"));
+                    b.assert_written(&format!("{what} {name}"));
+                }
+                assert!(
+                    ones.leading().iter().all(|&v| v == u32::MAX)
+                        && ones.tail()[groups..].iter().all(|&v| v == u32::MAX),
+                    "{what}: ones padding written"
+                );
+                assert_categorical(&what, q, key, first, probs.get(), states.get(), ones.get());
+                // Bit-identical to the portable ISA, and softmax_groups gives the same probs.
+                let (mut p2, mut s2, mut o2) = (vec![0.0; n], vec![0.0; n], vec![0u32; groups]);
+                api::softmax_groups_sample_with(
+                    Isa::Scalar,
+                    x.get(),
+                    q,
+                    key,
+                    first,
+                    &mut p2,
+                    &mut s2,
+                    &mut o2,
+                );
+                assert_same(&format!("{what} probs"), probs.get(), &p2);
+                assert_same(&format!("{what} states"), states.get(), &s2);
+                assert_eq!(ones.get(), &o2[..], "{what} ones");
+                let mut p3 = Padded::poisoned(n);
+                api::softmax_groups_with(isa, x.get(), q, p3.get_mut());
+                p3.assert_padding(&what);
+                assert_same(&format!("{what} softmax_groups"), p3.get(), probs.get());
+                // Against the f64 oracle: close probabilities, and the same samples except
+                // where the draw lies within 1e-5 of a cumulative probability.
+                let (mut po, mut so, mut oo) = (vec![0.0; n], vec![0.0; n], vec![0u32; groups]);
+                scalar::softmax_groups_sample(x.get(), q, key, first, &mut po, &mut so, &mut oo);
+                for g in 0..groups {
+                    let (got, want) = (&probs.get()[g * q..(g + 1) * q], &po[g * q..(g + 1) * q]);
+                    if want[0].is_nan() {
+                        assert!(
+                            got.iter().all(|v| v.is_nan()),
+                            "{what} g={g}: {got:?} not NaN"
+                        );
+                        assert_eq!(ones.get()[g] as usize, g * q, "{what} g={g}: NaN → state 0");
+                        nan_groups += 1;
+                        continue;
+                    }
+                    for (a, (&p, &o)) in got.iter().zip(want).enumerate() {
+                        let err = (p as f64 - o as f64).abs();
+                        worst_abs = worst_abs.max(err);
+                        if o > 1e-30 {
+                            worst_rel = worst_rel.max(err / o as f64);
+                        }
+                        assert!(
+                            err <= 1e-6 && err <= 4e-6 * o as f64 + 2e-38,
+                            "{what} g={g} a={a}: prob {p} vs oracle {o}"
+                        );
+                    }
+                    let u = key.draw(first + g as u64);
+                    let near = boundary_distance(want, u) < 1e-5;
+                    close += near as usize;
+                    total += 1;
+                    if ones.get()[g] != oo[g] {
+                        assert!(near, "{what} g={g}: sample differs far from a boundary");
+                        flips += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: softmax worst abs error {worst_abs:.2e}, worst rel error {worst_rel:.2e}; \
+         {flips} samples differ from the f64 oracle, of {close} draws within 1e-5 of a \
+         boundary ({total} groups, {nan_groups} NaN groups)",
+        isa.name()
+    );
+}
+
+fn softmax_extremes(isa: Isa) {
+    let nan = f32::NAN;
+    let (inf, ninf) = (f32::INFINITY, f32::NEG_INFINITY);
+    let third = 1.0f32 / 3.0;
+    // (logits of one group, exact expected probabilities; NaN: all NaN)
+    let cases: Vec<(Vec<f32>, Vec<f32>)> = vec![
+        (vec![80.0, -80.0, 80.0], vec![0.5, 0.0, 0.5]),
+        (vec![1e30, -1e30], vec![1.0, 0.0]),
+        (vec![1e30, 1e30, 1e30], vec![third; 3]),
+        (vec![f32::MAX, f32::MIN, 0.0], vec![1.0, 0.0, 0.0]),
+        (
+            vec![1e-40, -1e-40, 0.0, f32::MIN_POSITIVE],
+            vec![third * 1.0; 0],
+        ),
+        (vec![inf, 0.0, inf, ninf], vec![0.5, 0.0, 0.5, 0.0]),
+        (vec![inf, 1e30, -1e30], vec![1.0, 0.0, 0.0]),
+        (vec![ninf, 5.0], vec![0.0, 1.0]),
+        (vec![ninf; 4], vec![0.25; 4]),
+        (vec![ninf; 3], vec![third; 3]),
+        (vec![0.0, -200.0], vec![1.0, 0.0]),
+        (vec![nan, 0.0, 1.0], vec![nan; 3]),
+        (vec![inf, nan], vec![nan; 2]),
+        (vec![ninf, ninf, nan], vec![nan; 3]),
+        (vec![0.0, -0.0], vec![0.5, 0.5]),
+    ];
+    for (ci, (logits, want)) in cases.iter().enumerate() {
+        let q = logits.len();
+        // The group repeated 37 times (full vectors and a tail of every ISA).
+        let groups = 37;
+        let x: Vec<f32> = logits.iter().copied().cycle().take(groups * q).collect();
+        let key = StreamKey::new(51).derive(ci as u64);
+        let (mut p, mut st, mut on) = (
+            vec![0.0; groups * q],
+            vec![0.0; groups * q],
+            vec![0; groups],
+        );
+        api::softmax_groups_sample_with(isa, &x, q, key, 3, &mut p, &mut st, &mut on);
+        let what = format!("{} case {ci} {logits:?}", isa.name());
+        assert_categorical(&what, q, key, 3, &p, &st, &on);
+        let (mut p2, mut s2, mut o2) = (
+            vec![0.0; groups * q],
+            vec![0.0; groups * q],
+            vec![0; groups],
+        );
+        api::softmax_groups_sample_with(Isa::Scalar, &x, q, key, 3, &mut p2, &mut s2, &mut o2);
+        assert_same(&what, &p, &p2);
+        assert_eq!(on, o2, "{what}");
+        let mut po = vec![0.0; groups * q];
+        scalar::softmax_groups(&x, q, &mut po);
+        for g in 0..groups {
+            let got = &p[g * q..(g + 1) * q];
+            if want.is_empty() {
+                // Subnormal logits: t = x − max are subnormal, e ≈ 1, p ≈ 1/4.
+                for (&a, &o) in got.iter().zip(&po[g * q..(g + 1) * q]) {
+                    assert!(
+                        (a - o).abs() <= 1e-7 && (a - 0.25).abs() <= 1e-7,
+                        "{what}: {got:?}"
+                    );
+                }
+            } else if want[0].is_nan() {
+                assert!(got.iter().all(|v| v.is_nan()), "{what}: {got:?}");
+                assert!(
+                    po[g * q..(g + 1) * q].iter().all(|v| v.is_nan()),
+                    "{what} oracle"
+                );
+                assert_eq!(on[g] as usize, g * q, "{what}: a NaN group samples state 0");
+            } else {
+                assert_same(&what, got, want);
+                assert_same(&format!("{what} oracle"), &po[g * q..(g + 1) * q], want);
+                // A state of probability 0 is never drawn.
+                assert!(
+                    want[on[g] as usize - g * q] > 0.0,
+                    "{what}: drew a 0-probability state"
+                );
+            }
+        }
+    }
+}
+
+/// Pearson's chi-square statistic of `counts` against the probabilities `p` (cells of
+/// expected count below 5 pooled into one), and its degrees of freedom.
+fn chi_square(counts: &[u64], p: &[f64]) -> (f64, usize) {
+    let total: u64 = counts.iter().sum();
+    let (mut stat, mut cells) = (0.0, 0usize);
+    let (mut pool_obs, mut pool_exp) = (0.0, 0.0);
+    for (&c, &pa) in counts.iter().zip(p) {
+        let e = pa * total as f64;
+        if e < 5.0 {
+            pool_obs += c as f64;
+            pool_exp += e;
+        } else {
+            stat += (c as f64 - e).powi(2) / e;
+            cells += 1;
+        }
+    }
+    if pool_exp > 0.0 {
+        stat += (pool_obs - pool_exp).powi(2) / pool_exp.max(1e-300);
+        cells += 1;
+    }
+    (stat, cells - 1)
+}
+
+/// The chi-square quantile of upper tail 1e-6 by Wilson–Hilferty (accurate to a few percent
+/// for ≥ 3 degrees of freedom): `k·(1 − 2/(9k) + z·√(2/(9k)))³` with z = 4.753.
+fn chi_square_critical(k: usize) -> f64 {
+    let k = k as f64;
+    let h = 2.0 / (9.0 * k);
+    k * (1.0 - h + 4.753 * h.sqrt()).powi(3)
+}
+
+fn softmax_draws_follow_the_probabilities(isa: Isa) {
+    let key = StreamKey::new(61);
+    // Each q: one group of random logits repeated `groups` times, so that the draws of one
+    // call (one per group, consecutive indices of the stream) sample the same distribution.
+    for (q, groups) in [
+        (21usize, 200_003usize),
+        (4, 100_001),
+        (5, 50_000),
+        (33, 100_000),
+    ] {
+        let logits = inputs(key.derive(q as u64), q, 3.0, 0.0);
+        let x: Vec<f32> = logits.iter().copied().cycle().take(groups * q).collect();
+        let (mut p, mut st, mut on) = (
+            vec![0.0; groups * q],
+            vec![0.0; groups * q],
+            vec![0; groups],
+        );
+        api::softmax_groups_sample_with(isa, &x, q, key.derive(1), 11, &mut p, &mut st, &mut on);
+        let mut counts = vec![0u64; q];
+        for (g, &o) in on.iter().enumerate() {
+            counts[o as usize - g * q] += 1;
+        }
+        // One-hot columns sum to the same counts.
+        for (a, &c) in counts.iter().enumerate() {
+            let col: f64 = (0..groups).map(|g| st[g * q + a] as f64).sum();
+            assert_eq!(col, c as f64, "q={q} column {a}");
+        }
+        // The exact softmax in f64.
+        let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let e: Vec<f64> = logits.iter().map(|&v| (v as f64 - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let exact: Vec<f64> = e.iter().map(|v| v / z).collect();
+        let (stat, df) = chi_square(&counts, &exact);
+        let crit = chi_square_critical(df);
+        // The power of the test: the same counts against a distribution with the logit of
+        // the most likely state shifted by 0.1 must be rejected.
+        let top = (0..q)
+            .max_by(|&a, &b| exact[a].total_cmp(&exact[b]))
+            .unwrap();
+        let e2: Vec<f64> = (0..q)
+            .map(|a| if a == top { e[a] * 0.1f64.exp() } else { e[a] })
+            .collect();
+        let z2: f64 = e2.iter().sum();
+        let shifted: Vec<f64> = e2.iter().map(|v| v / z2).collect();
+        let (stat_shifted, _) = chi_square(&counts, &shifted);
+        eprintln!(
+            "{} q={q}: {groups} draws, chi-square {stat:.1} on {df} df (critical {crit:.1} at \
+             1e-6); against the shifted distribution {stat_shifted:.1}",
+            isa.name()
+        );
+        assert!(
+            stat < crit,
+            "q={q}: chi-square {stat} ≥ {crit}: counts {counts:?}"
+        );
+        assert!(
+            stat_shifted > crit,
+            "q={q}: the test cannot tell a shift of 0.1 ({stat_shifted})"
+        );
+    }
+}
+
+#[test]
+fn softmax_same_draws_on_every_isa_and_for_split_rows() {
+    // A Kunitz row (53 columns of 21 states) and a WW row (31), split at every kind of cut.
+    let key = StreamKey::new(2026).derive(20);
+    for (groups, q) in [(53usize, 21usize), (31, 21), (45, 4)] {
+        let n = groups * q;
+        let x = inputs(key.derive(groups as u64), n, 6.0, 0.0);
+        for first in [0u64, 1, 2, 15, 16, 17, 1001] {
+            let mut runs = Vec::new();
+            for isa in Isa::available() {
+                let (mut p, mut st, mut on) = (vec![0.0; n], vec![0.0; n], vec![0u32; groups]);
+                api::softmax_groups_sample_with(isa, &x, q, key, first, &mut p, &mut st, &mut on);
+                for cut in [1usize, 7, 8, 9, 16, 17, 30] {
+                    let (mut p2, mut s2, mut o2) = (vec![0.0; n], vec![0.0; n], vec![0u32; groups]);
+                    let c = cut * q;
+                    api::softmax_groups_sample_with(
+                        isa,
+                        &x[..c],
+                        q,
+                        key,
+                        first,
+                        &mut p2[..c],
+                        &mut s2[..c],
+                        &mut o2[..cut],
+                    );
+                    api::softmax_groups_sample_with(
+                        isa,
+                        &x[c..],
+                        q,
+                        key,
+                        first + cut as u64,
+                        &mut p2[c..],
+                        &mut s2[c..],
+                        &mut o2[cut..],
+                    );
+                    let what = format!("{} groups={groups} first={first} cut={cut}", isa.name());
+                    assert_same(&format!("{what} probs"), &p2, &p);
+                    assert_same(&format!("{what} states"), &s2, &st);
+                    // The piece's indices count from its own start.
+                    for g in cut..groups {
+                        assert_eq!(o2[g] as usize + c, on[g] as usize, "{what} g={g}");
+                    }
+                    assert_eq!(o2[..cut], on[..cut], "{what}");
+                }
+                // `ones` is what nonzero_indices finds in the one-hot states.
+                let mut idx = vec![0u32; n];
+                let count = api::nonzero_indices_with(isa, &st, &mut idx);
+                assert_eq!(
+                    &idx[..count],
+                    &on[..],
+                    "{} ones vs nonzero_indices",
+                    isa.name()
+                );
+                runs.push((isa, p, st, on));
+            }
+            for (isa, p, st, on) in &runs[1..] {
+                let what = format!(
+                    "{} vs {} groups={groups} first={first}",
+                    isa.name(),
+                    runs[0].0.name()
+                );
+                assert_same(&format!("{what} probs"), p, &runs[0].1);
+                assert_same(&format!("{what} states"), st, &runs[0].2);
+                assert_eq!(on, &runs[0].3, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_dispatched_agrees_with_current_isa() {
+    let isa = Isa::current();
+    let key = StreamKey::new(9);
+    let (groups, q) = (31, 21);
+    let x = inputs(key, groups * q, 5.0, 0.01);
+    let (mut a, mut b) = (vec![0.0; groups * q], vec![0.0; groups * q]);
+    api::softmax_groups(&x, q, &mut a);
+    api::softmax_groups_with(isa, &x, q, &mut b);
+    assert_same("softmax_groups", &a, &b);
+    let (mut sa, mut sb) = (vec![0.0; groups * q], vec![0.0; groups * q]);
+    let (mut oa, mut ob) = (vec![0u32; groups], vec![0u32; groups]);
+    api::softmax_groups_sample(&x, q, key, 4, &mut a, &mut sa, &mut oa);
+    api::softmax_groups_sample_with(isa, &x, q, key, 4, &mut b, &mut sb, &mut ob);
+    assert_same("softmax_groups_sample", &sa, &sb);
+    assert_eq!(oa, ob);
+}
+
+#[test]
+#[should_panic(expected = "do not tile 10 logits")]
+fn softmax_ragged_groups_panic() {
+    api::softmax_groups(&[0.0; 10], 4, &mut [0.0; 10]);
+}
+
+#[test]
+#[should_panic(expected = "do not tile 0 logits")]
+fn softmax_zero_q_panics() {
+    api::softmax_groups(&[], 0, &mut []);
+}
+
+#[test]
+#[should_panic(expected = "ones has length 2, expected 3")]
+fn softmax_short_ones_panics() {
+    let key = StreamKey::new(1);
+    api::softmax_groups_sample(
+        &[0.0; 12],
+        4,
+        key,
+        0,
+        &mut [0.0; 12],
+        &mut [0.0; 12],
+        &mut [0; 2],
+    );
+}
+
+#[test]
+#[should_panic(expected = "states has length 11, expected 12")]
+fn softmax_short_states_panics() {
+    let key = StreamKey::new(1);
+    api::softmax_groups_sample(
+        &[0.0; 12],
+        4,
+        key,
+        0,
+        &mut [0.0; 12],
+        &mut [0.0; 11],
+        &mut [0; 3],
+    );
+}
+
+#[test]
+#[should_panic(expected = "overflow u64")]
+fn softmax_draw_index_overflow_panics() {
+    let key = StreamKey::new(1);
+    api::softmax_groups_sample(
+        &[0.0; 12],
+        4,
+        key,
+        u64::MAX - 2,
+        &mut [0.0; 12],
+        &mut [0.0; 12],
+        &mut [0; 3],
+    );
 }

@@ -10,7 +10,7 @@ use crate::dispatch::Isa;
 use crate::kernel::Avx2Fma;
 use crate::lanes::Simd;
 use crate::math::TWO_24;
-use crate::rng::{GOLDEN, StreamKey};
+use crate::rng::{GOLDEN, StreamKey, UNIT_STEP};
 use crate::simd::impl_kernel;
 
 /// The random stream: counter words for the next vector, the previous word vector, the
@@ -117,6 +117,16 @@ impl Simd for Avx2Fma {
         fn keep_first(v: __m256, n: usize) -> __m256 {
             _mm256_and_ps(v, _mm256_castsi256_ps(first_lanes(n)))
         }
+        fn select_eq(a: __m256, b: __m256, t: __m256, f: __m256) -> __m256 {
+            _mm256_blendv_ps(f, t, _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b))
+        }
+        fn unit(u: __m256i) -> __m256 {
+            // u >> 8 < 2²⁴ converts exactly; the product by 2⁻²⁴ is exact.
+            _mm256_mul_ps(
+                _mm256_cvtepi32_ps(_mm256_srli_epi32::<8>(u)),
+                _mm256_set1_ps(UNIT_STEP),
+            )
+        }
         fn acc_zero() -> (__m256d, __m256d) { (_mm256_setzero_pd(), _mm256_setzero_pd()) }
         fn acc_add(acc: (__m256d, __m256d), v: __m256) -> (__m256d, __m256d) {
             let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
@@ -153,6 +163,37 @@ impl Simd for Avx2Fma {
         // SAFETY: the caller guarantees `n` writable floats at `p`; `vmaskmovps` writes
         // only the lanes in the mask; `self` proves AVX.
         unsafe { _mm256_maskstore_ps(p, first_lanes(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn gather(self, p: *const f32, stride: usize, n: usize) -> __m256 {
+        debug_assert!(0 < n && n <= 8 && 7 * stride <= i32::MAX as usize);
+        // SAFETY: the caller guarantees `p + l·stride` readable for `l < n` and the offsets
+        // `l·stride` within i32; `vgatherdps` reads only the lanes of the mask (the first
+        // `n`) and leaves the others at `src = 0`; `self` proves AVX2.
+        unsafe {
+            let offsets = _mm256_mullo_epi32(
+                _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+                _mm256_set1_epi32(stride as i32),
+            );
+            _mm256_mask_i32gather_ps::<4>(
+                _mm256_setzero_ps(),
+                p,
+                offsets,
+                _mm256_castsi256_ps(first_lanes(n)),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn scatter(self, p: *mut f32, stride: usize, v: __m256, n: usize) {
+        debug_assert!(0 < n && n <= 8);
+        // AVX2 has no scatter: the lanes go through memory, one store each.
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats; `self` proves AVX.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        for (l, &x) in lanes.iter().enumerate().take(n) {
+            // SAFETY: `l < n`, and the caller guarantees `p + l·stride` writable.
+            unsafe { p.add(l * stride).write(x) };
+        }
     }
 
     #[inline(always)]

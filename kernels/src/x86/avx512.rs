@@ -9,7 +9,7 @@ use crate::dispatch::Isa;
 use crate::kernel::Avx512;
 use crate::lanes::Simd;
 use crate::math::TWO_24;
-use crate::rng::{GOLDEN, StreamKey};
+use crate::rng::{GOLDEN, StreamKey, UNIT_STEP};
 use crate::simd::impl_kernel;
 
 /// The random stream: counter words for the next vector, the previous word vector and the
@@ -91,6 +91,16 @@ impl Simd for Avx512 {
             _mm512_maskz_mov_ps(k, _mm512_set1_ps(1.0))
         }
         fn keep_first(v: __m512, n: usize) -> __m512 { _mm512_maskz_mov_ps(first_lanes(n), v) }
+        fn select_eq(a: __m512, b: __m512, t: __m512, f: __m512) -> __m512 {
+            _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b), f, t)
+        }
+        fn unit(u: __m512i) -> __m512 {
+            // u >> 8 < 2²⁴ converts exactly; the product by 2⁻²⁴ is exact.
+            _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(u)),
+                _mm512_set1_ps(UNIT_STEP),
+            )
+        }
         fn acc_zero() -> (__m512d, __m512d) { (_mm512_setzero_pd(), _mm512_setzero_pd()) }
         fn acc_add(acc: (__m512d, __m512d), v: __m512) -> (__m512d, __m512d) {
             let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
@@ -125,6 +135,34 @@ impl Simd for Avx512 {
         // SAFETY: the caller guarantees `n` writable floats at `p`; the masked store writes
         // only the lanes in the mask; `self` proves AVX-512.
         unsafe { _mm512_mask_storeu_ps(p, first_lanes(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn gather(self, p: *const f32, stride: usize, n: usize) -> __m512 {
+        debug_assert!(0 < n && n <= 16 && 15 * stride <= i32::MAX as usize);
+        // SAFETY: the caller guarantees `p + l·stride` readable for `l < n` and the offsets
+        // `l·stride` within i32; the masked gather reads only the first `n` lanes and leaves
+        // the others at `src = 0`; `self` proves AVX-512 F.
+        unsafe {
+            let offsets = _mm512_mullo_epi32(
+                _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                _mm512_set1_epi32(stride as i32),
+            );
+            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), first_lanes(n), offsets, p)
+        }
+    }
+    #[inline(always)]
+    unsafe fn scatter(self, p: *mut f32, stride: usize, v: __m512, n: usize) {
+        debug_assert!(0 < n && n <= 16 && 15 * stride <= i32::MAX as usize);
+        // SAFETY: the caller guarantees `p + l·stride` writable for `l < n` and the offsets
+        // within i32; the masked scatter writes only the first `n` lanes; `self` proves
+        // AVX-512 F.
+        unsafe {
+            let offsets = _mm512_mullo_epi32(
+                _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                _mm512_set1_epi32(stride as i32),
+            );
+            _mm512_mask_i32scatter_ps::<4>(p, first_lanes(n), offsets, v)
+        }
     }
 
     #[inline(always)]
