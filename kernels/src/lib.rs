@@ -100,7 +100,7 @@
 //!
 //! The logits are gathered (one `vgatherdps` per state and block of groups); the
 //! probabilities go back to group-major order by consecutive scalar stores from a lane-major
-//! stack buffer, 14% faster on AVX-512 than a scatter per state (a scalar transpose *into* the
+//! stack buffer, about 10% faster on AVX-512 than a scatter per state (14% in an earlier, noisier run) (a scalar transpose *into* the
 //! buffer instead of the gathers measured 25% slower: store forwarding fails). The portable
 //! instruction set computes its fused multiply-adds with libm's `fmaf` (no FMA in the baseline
 //! target) and is kept for bit-identity, not speed.
