@@ -284,7 +284,9 @@ fn read_raw(path: &Path, mut stream: impl Read, len: u64) -> Result<Vec<u8>> {
         .ok()
         .and_then(|size| buf.try_reserve_exact(size).ok());
     if reserved.is_none() {
-        let msg = format!("cannot reserve {total} bytes to read the file into memory");
+        let msg = format!(
+            "cannot reserve {total} bytes to read the file into memory (a file this large can be memory-mapped instead: IdxFile::open_mapped)"
+        );
         return Err(Error::io(
             path,
             io::Error::new(io::ErrorKind::OutOfMemory, msg),
